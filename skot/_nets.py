@@ -1,0 +1,80 @@
+"""Neural networks shared by the estimators: plain MLPs and time-conditioned
+velocity fields."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["ACTIVATIONS", "MLP", "TimeMLP"]
+
+ACTIVATIONS = {
+    "silu": nn.SiLU,
+    "softplus": lambda: nn.Softplus(beta=20.0),
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "elu": nn.ELU,
+}
+
+
+def _stack(sizes: list[int], activation: str) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+class MLP(nn.Module):
+    """Multi-layer perceptron ``[batch, in_features] -> [batch, out_features]``."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        hidden_layer_sizes: tuple[int, ...] = (128, 128),
+        activation: str = "silu",
+    ):
+        super().__init__()
+        self.net = _stack([in_features, *hidden_layer_sizes, out_features], activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class TimeMLP(nn.Module):
+    r"""Time-conditioned field :math:`f(x, t)`, ``[batch, d], t -> [batch, out]``.
+
+    The time enters as :math:`t` together with a few Fourier features
+    :math:`\sin(2\pi k t), \cos(2\pi k t)`, which lets a small network bend its
+    field over :math:`[0, 1]` without spending width on it.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int | None = None,
+        hidden_layer_sizes: tuple[int, ...] = (128, 128),
+        activation: str = "silu",
+        n_frequencies: int = 2,
+    ):
+        super().__init__()
+        out_features = in_features if out_features is None else out_features
+        self.n_frequencies = n_frequencies
+        n_time = 1 + 2 * n_frequencies
+        self.net = _stack([in_features + n_time, *hidden_layer_sizes, out_features], activation)
+
+    def time_features(self, t: torch.Tensor, n: int, like: torch.Tensor) -> torch.Tensor:
+        t = torch.as_tensor(t, dtype=like.dtype, device=like.device)
+        t = t.reshape(-1, 1).expand(n, 1)
+        if self.n_frequencies == 0:
+            return t
+        k = torch.arange(1, self.n_frequencies + 1, dtype=like.dtype, device=like.device)
+        angle = 2 * math.pi * t * k
+        return torch.cat([t, torch.sin(angle), torch.cos(angle)], dim=1)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
+        return self.net(torch.cat([x, self.time_features(t, x.shape[0], x)], dim=1))

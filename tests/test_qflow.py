@@ -1,0 +1,316 @@
+"""QFlowTransport: accuracy against closed-form OT, refinement, model
+selection, bad input, and scikit-learn citizenship."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skot import QFlowTransport, TrainingDivergedError
+from skot.datasets import make_2d, make_gaussian_ot
+from skot.metrics import empirical_w2_squared, l2_uvp
+
+# Small settings for behavioural tests; accuracy tests use the defaults.
+FAST = dict(
+    init_max_iter=60,
+    max_iter=3,
+    n_flips=1,
+    classifier_warmup=5,
+    classifier_steps=1,
+    hidden_layer_sizes=(32, 32),
+    classifier_hidden_layer_sizes=(32, 32),
+    batch_size=64,
+    random_state=0,
+)
+
+
+@pytest.fixture(scope="module")
+def pair():
+    X, Y, problem = make_gaussian_ot(200, 2, random_state=0)
+    return X, Y, problem
+
+
+@pytest.fixture(scope="module")
+def fast_model(pair):
+    X, Y, _ = pair
+    return QFlowTransport(**FAST).fit(X, Y)
+
+
+def _init_then_refine(X, Y, **params):
+    """The OT-CFM initialisation alone, and the same flow refined."""
+    init = QFlowTransport(n_flips=0, random_state=0, **params).fit(X, Y)
+    refined = clone(init).set_params(n_flips=2, warm_start=True)
+    refined.__dict__.update({k: v for k, v in init.__dict__.items() if k.endswith("_")})
+    refined.velocity_ = pickle.loads(pickle.dumps(init.velocity_))
+    return init, refined.fit(X, Y)
+
+
+# --------------------------------------------------------- accuracy
+
+
+@pytest.mark.statistical
+@pytest.mark.parametrize(
+    "d, n, max_ratio, max_uvp",
+    [
+        # measured (see the issue note): d=2 init 0.48 -> refined 0.25-0.29;
+        # d=10 init 1.05 -> refined 0.78-0.86
+        (2, 2000, 0.75, 0.45),
+        (10, 4000, 0.9, 0.95),
+    ],
+)
+def test_gaussian_map_against_closed_form(d, n, max_ratio, max_uvp):
+    X, Y, problem = make_gaussian_ot(n, d, random_state=0)
+    X_test = problem.sample_p(10000, random_state=1)
+    true = problem.transport(X_test)
+    init, refined = _init_then_refine(X, Y)
+
+    uvp_init = l2_uvp(init.transform(X_test), true, problem.target_variance)
+    uvp = l2_uvp(refined.transform(X_test), true, problem.target_variance)
+    assert uvp < max_uvp
+    assert uvp < max_ratio * uvp_init
+
+    cost = refined.transport_cost(X_test).mean()
+    assert cost == pytest.approx(problem.w2_squared, rel=0.08)
+
+    back = refined.inverse_transform(refined.transform(X_test))
+    assert np.abs(back - X_test).max() <= 1e-4 * np.abs(X_test).max()
+
+
+@pytest.mark.statistical
+def test_refinement_lowers_cost_at_equal_fit_on_moons_to_checkerboard():
+    X = make_2d("moons", 2000, random_state=0)
+    Y = make_2d("checkerboard", 2000, random_state=1)
+    X_test = make_2d("moons", 1500, random_state=2)
+    Y_test = make_2d("checkerboard", 1500, random_state=3)
+    init, refined = _init_then_refine(X, Y, gamma=0.05)
+
+    cost_init = init.transport_cost(X_test).mean()
+    cost = refined.transport_cost(X_test).mean()
+    fit_init = empirical_w2_squared(init.transform(X_test), Y_test)
+    fit = empirical_w2_squared(refined.transform(X_test), Y_test)
+    assert cost < 0.97 * cost_init
+    assert fit < 1.05 * fit_init
+
+
+@pytest.mark.statistical
+def test_normalising_flow_without_target():
+    X, _, _ = make_gaussian_ot(1500, 2, random_state=3)
+    model = QFlowTransport(max_iter=50, random_state=0).fit(X)
+    Z = model.transform(make_gaussian_ot(1500, 2, random_state=3)[0])
+    np.testing.assert_allclose(Z.mean(0), 0.0, atol=0.15)
+    np.testing.assert_allclose(np.cov(Z.T), np.eye(2), atol=0.2)
+
+
+@pytest.mark.statistical
+def test_grid_search_over_gamma_selects_a_good_map():
+    X, Y, problem = make_gaussian_ot(1200, 2, random_state=4)
+    X_test = problem.sample_p(5000, random_state=5)
+    grid = [0.0, 0.05, 0.5, 2.0]
+    base = QFlowTransport(init_max_iter=600, max_iter=40, random_state=0)
+    search = GridSearchCV(base, {"gamma": grid}, cv=2).fit(X, Y)
+    uvp = {}
+    for gamma in grid:
+        model = clone(base).set_params(gamma=gamma).fit(X, Y)
+        uvp[gamma] = l2_uvp(
+            model.transform(X_test), problem.transport(X_test), problem.target_variance
+        )
+    chosen = search.best_params_["gamma"]
+    assert uvp[chosen] <= 1.5 * min(uvp.values()), (chosen, uvp)
+    # the grid must contain a bad choice for this to mean anything
+    assert max(uvp.values()) > 3 * min(uvp.values()), uvp
+
+
+# ------------------------------------------------------- behaviour
+
+
+def test_fitted_attributes_and_shapes(fast_model, pair):
+    X, _, _ = pair
+    m = fast_model
+    assert m.n_features_in_ == 2
+    assert m.n_iter_ == len(m.loss_curve_) == 2 * FAST["max_iter"]
+    assert set(m.history_["direction"]) == {"P->Q", "Q->P"}
+    assert np.isfinite(m.transport_cost_) and m.transport_cost_ > 0
+    assert m.trajectory(X[:7]).shape == (7, m.n_intervals + 1, 2)
+    assert m.trajectory(X[:7], times=np.linspace(0, 1, 11)).shape == (7, 11, 2)
+    np.testing.assert_allclose(m.trajectory(X[:5])[:, 0], X[:5], rtol=1e-6)
+    np.testing.assert_allclose(m.trajectory(X[:5])[:, -1], m.transform(X[:5]), rtol=1e-5)
+    assert m.transport_cost(X[:5]).shape == (5,)
+
+
+def test_dtype_is_preserved(fast_model, pair):
+    X, _, _ = pair
+    assert fast_model.transform(X.astype(np.float32)).dtype == np.float32
+    assert fast_model.transform(X).dtype == np.float64
+
+
+def test_same_seed_same_map_and_global_rng_untouched(pair):
+    X, Y, _ = pair
+    torch.manual_seed(0)
+    np.random.seed(0)
+    state_t, state_n = torch.get_rng_state(), np.random.get_state()[1].copy()
+    a = QFlowTransport(**FAST).fit(X, Y).transform(X)
+    b = QFlowTransport(**FAST).fit(X, Y).transform(X)
+    np.testing.assert_array_equal(a, b)
+    assert torch.equal(torch.get_rng_state(), state_t)
+    np.testing.assert_array_equal(np.random.get_state()[1], state_n)
+    c = QFlowTransport(**{**FAST, "random_state": 1}).fit(X, Y).transform(X)
+    assert not np.allclose(a, c)
+
+
+def test_target_with_its_own_number_of_rows(pair):
+    X, Y, _ = pair
+    model = QFlowTransport(**FAST).fit(X, Y[:150])
+    assert model.transform(X).shape == X.shape
+
+
+def test_one_dimensional_y_is_labels_not_a_target(pair):
+    X, _, _ = pair
+    labels = (X[:, 0] > 0).astype(int)
+    a = QFlowTransport(**FAST).fit(X, labels).transform(X)
+    b = QFlowTransport(**FAST).fit(X).transform(X)
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dump", ["pickle", "joblib"])
+def test_round_trip_gives_identical_transforms(fast_model, pair, tmp_path, dump):
+    X, _, _ = pair
+    if dump == "pickle":
+        loaded = pickle.loads(pickle.dumps(fast_model))
+    else:
+        joblib.dump(fast_model, tmp_path / "m.joblib")
+        loaded = joblib.load(tmp_path / "m.joblib")
+    np.testing.assert_array_equal(loaded.transform(X), fast_model.transform(X))
+    np.testing.assert_array_equal(loaded.inverse_transform(X), fast_model.inverse_transform(X))
+
+
+def test_pickled_networks_live_on_the_cpu(fast_model):
+    state = fast_model.__getstate__()
+    assert all(p.device.type == "cpu" for p in state["velocity_"].parameters())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_model_fitted_for_cuda_runs_where_there_is_none(fast_model, pair):
+    # Stands in for a model fitted on a GPU: its networks pickle to the CPU,
+    # and its device parameter asks for CUDA.
+    X, _, _ = pair
+    gpu_model = pickle.loads(pickle.dumps(fast_model.set_params(device="cuda")))
+    fast_model.set_params(device="auto")
+    with pytest.warns(RuntimeWarning, match="CUDA is not available"):
+        out = gpu_model.transform(X)
+    np.testing.assert_allclose(out, fast_model.transform(X), rtol=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_fit_loads_on_cpu(pair):
+    X, Y, _ = pair
+    model = QFlowTransport(**{**FAST, "device": "cuda"}).fit(X, Y)
+    loaded = pickle.loads(pickle.dumps(model))
+    assert all(p.device.type == "cpu" for p in loaded.velocity_.parameters())
+    np.testing.assert_allclose(
+        loaded.set_params(device="cpu").transform(X), model.transform(X), rtol=1e-4, atol=1e-5
+    )
+
+
+def test_clone_params_pipeline_and_cross_validation(pair):
+    X, Y, _ = pair
+    model = QFlowTransport(**FAST)
+    assert clone(model).get_params() == model.get_params()
+    assert model.set_params(gamma=0.3).gamma == 0.3
+    model.set_params(gamma=0.01)
+
+    labels = (X[:, 0] > 0).astype(int)
+    pipe = make_pipeline(StandardScaler(), QFlowTransport(**FAST)).fit(X, labels)
+    assert pipe.transform(X).shape == X.shape
+    assert list(pipe.get_feature_names_out()) == ["x0", "x1"]
+
+    scores = cross_val_score(QFlowTransport(**FAST), X, Y, cv=KFold(2))
+    assert scores.shape == (2,) and np.all(scores <= 0) and np.all(np.isfinite(scores))
+
+
+def test_warm_start_refines_the_previous_flow(pair):
+    X, Y, _ = pair
+    model = QFlowTransport(**FAST).fit(X, Y)
+    velocity = model.velocity_
+    model.set_params(warm_start=True).fit(X, Y)
+    assert model.velocity_ is not velocity  # a refined copy
+    assert model.n_iter_ == 2 * FAST["max_iter"]
+
+
+def test_divergence_is_loud_and_leaves_the_previous_fit(pair):
+    X, Y, _ = pair
+    model = QFlowTransport(**FAST).fit(X, Y)
+    before = model.transform(X)
+    model.set_params(warm_start=True, learning_rate_init=1e30, max_iter=20)
+    with pytest.raises(TrainingDivergedError, match="learning_rate_init"):
+        model.fit(X, Y)
+    np.testing.assert_array_equal(model.transform(X), before)
+
+    fresh = QFlowTransport(**{**FAST, "init_learning_rate": 1e30})
+    with pytest.raises(TrainingDivergedError, match="init_learning_rate"):
+        fresh.fit(X, Y)
+    assert not hasattr(fresh, "velocity_")
+
+
+def test_score_prefers_a_better_map(pair):
+    X, Y, _ = pair
+    model = QFlowTransport(**FAST).fit(X, Y)
+    weak = QFlowTransport(**{**FAST, "init_max_iter": 1, "n_flips": 0}).fit(X, Y)
+    assert model.score(X, Y) > weak.score(X, Y)
+
+
+def test_otflow_initialisation_not_available_yet(pair):
+    X, Y, _ = pair
+    with pytest.raises(NotImplementedError, match="OTFlowDensity"):
+        QFlowTransport(**{**FAST, "init": "otflow"}).fit(X, Y)
+
+
+# ------------------------------------------------------ bad input
+
+
+@pytest.mark.parametrize(
+    "make_X, match",
+    [
+        (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 3, np.nan, X), "NaN"),
+        (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 3, np.inf, X), "infinity"),
+        (lambda X: X[:1], "minimum of 2 is required"),
+        (lambda X: sp.csr_matrix(X), "[Ss]parse"),
+        (lambda X: np.array([["a", "b"]] * 5, dtype=object), "could not convert"),
+    ],
+    ids=["nan", "inf", "one-row", "sparse", "object"],
+)
+@pytest.mark.parametrize("where", ["X", "Y"])
+def test_bad_input_is_a_clear_error(pair, make_X, match, where):
+    X, Y, _ = pair
+    model = QFlowTransport(**FAST)
+    with pytest.raises((ValueError, TypeError), match=match) as info:
+        if where == "X":
+            model.fit(make_X(X), Y)
+        else:
+            model.fit(X, make_X(Y))
+    if where == "Y" and "minimum" not in match:
+        assert "Y" in str(info.value) or "could not convert" in str(info.value)
+
+
+def test_feature_mismatch_errors(fast_model, pair):
+    X, Y, _ = pair
+    with pytest.raises(ValueError, match="Y has 3 features, but X has 2"):
+        QFlowTransport(**FAST).fit(X, np.c_[Y, Y[:, :1]])
+    with pytest.raises(ValueError, match=r"3 features.*expecting 2"):
+        fast_model.transform(np.c_[X, X[:, :1]])
+
+
+def test_bad_parameters_name_themselves(pair):
+    X, Y, _ = pair
+    with pytest.raises(ValueError, match="'gamma' parameter of QFlowTransport"):
+        QFlowTransport(gamma=-1.0).fit(X, Y)
+    with pytest.raises(ValueError, match="'n_substeps' parameter of QFlowTransport"):
+        QFlowTransport(n_substeps=0).fit(X, Y)
+    with pytest.raises(ValueError, match="times must be"):
+        QFlowTransport(**FAST).fit(X, Y).trajectory(X, times=[0.5, 1.0])

@@ -1,0 +1,30 @@
+"""scikit-learn's estimator checks, on settings small enough to run fast."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skot import QFlowTransport
+
+SMALL = dict(
+    init_max_iter=20,
+    max_iter=2,
+    n_flips=1,
+    classifier_warmup=2,
+    classifier_steps=1,
+    hidden_layer_sizes=(16,),
+    classifier_hidden_layer_sizes=(16,),
+    n_intervals=2,
+    n_substeps=1,
+    batch_size=32,
+    random_state=0,
+)
+
+EXPECTED_FAILURES: dict[str, dict[str, str]] = {"QFlowTransport": {}}
+
+
+def _expected_failures(estimator):
+    return EXPECTED_FAILURES.get(type(estimator).__name__, {})
+
+
+@parametrize_with_checks([QFlowTransport(**SMALL)], expected_failed_checks=_expected_failures)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
