@@ -53,6 +53,10 @@ def train_ot_cfm(
     """
     dev = X.device
     optimizer = torch.optim.Adam(velocity.parameters(), lr=lr)
+    # Cosine decay to zero: the regression target is noisy (random pairs and
+    # times), and a constant rate leaves the field jittering around its
+    # optimum, which shows up as a wiggly map.
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(n_steps, 1))
     guard = FiniteGuard(velocity, hint="Try a smaller init_learning_rate.")
     batch_size = min(batch_size, len(X), len(Y))
 
@@ -77,6 +81,7 @@ def train_ot_cfm(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        schedule.step()
         running += loss.item()
         if step % check_every == 0:
             if X_val is not None:

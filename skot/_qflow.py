@@ -115,8 +115,12 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Flow updates in each phase.
     batch_size : int, default=512
         Minibatch of the refinement, and rows per batch at prediction.
-    learning_rate_init : float, default=1e-4
-        Adam learning rate of the flow in the first refinement round.
+    learning_rate_init : float, default=2e-5
+        Adam learning rate of the flow in the first refinement round. The
+        refinement follows a classifier fitted to finite samples; a larger
+        rate lets the flow follow that classifier's noise (measured on
+        Gaussians in d=10: 1e-4 degrades an accurate initialisation, 2e-5 does
+        not).
     classifier_learning_rate : float, default=1e-3
         Adam learning rate of the classifiers.
     classifier_warmup : int, default=300
@@ -242,7 +246,7 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         n_flips=2,
         max_iter=100,
         batch_size=512,
-        learning_rate_init=1e-4,
+        learning_rate_init=2e-5,
         classifier_learning_rate=1e-3,
         classifier_warmup=300,
         classifier_steps=4,
@@ -401,7 +405,6 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             )
             for direction in ("P->Q", "Q->P")
         }
-        optimizer = torch.optim.Adam(velocity.parameters(), lr=self.learning_rate_init)
         guard = FiniteGuard(velocity, hint="Try a smaller learning_rate_init or a larger gamma.")
         history = {"loss": [], "kl": [], "transport": [], "direction": []}
         batch = min(self.batch_size, len(Xn), len(Yn))
@@ -411,12 +414,15 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
         for flip in range(self.n_flips):
             lr_scale = 0.5**flip
-            for group in optimizer.param_groups:
-                group["lr"] = self.learning_rate_init * lr_scale
             for direction, source, target, nodes in (
                 ("P->Q", Xn, Yn, grid),
                 ("Q->P", Yn, Xn, grid.flip(0)),
             ):
+                # A fresh optimiser per phase: Adam's moments of one direction's
+                # objective would push the other phase the wrong way.
+                optimizer = torch.optim.Adam(
+                    velocity.parameters(), lr=self.learning_rate_init * lr_scale
+                )
                 clf = classifiers[direction]
                 clf.set_lr(self.classifier_learning_rate * lr_scale)
                 with torch.no_grad():

@@ -2,6 +2,8 @@
 
 - :func:`make_gaussian_ot`: two Gaussians with their exact (linear) OT map and
   squared W2 distance.
+- :func:`make_mixture_pair`: two Gaussian mixtures with closed-form densities,
+  hence a closed-form log ratio.
 - :func:`make_2d`: the usual 2-D test distributions (moons, checkerboard,
   8 Gaussians, 25 Gaussians, two circles, rings, spirals).
 """
@@ -14,7 +16,14 @@ import numpy as np
 from scipy.linalg import sqrtm
 from sklearn.utils import check_random_state
 
-__all__ = ["TOY_2D", "GaussianOT", "make_2d", "make_gaussian_ot"]
+__all__ = [
+    "TOY_2D",
+    "GaussianMixture",
+    "GaussianOT",
+    "make_2d",
+    "make_gaussian_ot",
+    "make_mixture_pair",
+]
 
 
 def _psd_sqrt(a: np.ndarray) -> np.ndarray:
@@ -135,6 +144,72 @@ def make_gaussian_ot(
     )
     m = n_samples if n_target_samples is None else n_target_samples
     return problem.sample_p(n_samples, rng), problem.sample_q(m, rng), problem
+
+
+@dataclass(frozen=True)
+class GaussianMixture:
+    """A Gaussian mixture with closed-form log-density."""
+
+    weights: np.ndarray
+    means: np.ndarray
+    covs: np.ndarray
+
+    def sample(self, n_samples: int, random_state=None) -> np.ndarray:
+        rng = check_random_state(random_state)
+        counts = rng.multinomial(n_samples, self.weights)
+        parts = [
+            rng.multivariate_normal(m, c, size=k)
+            for m, c, k in zip(self.means, self.covs, counts, strict=True)
+        ]
+        return np.concatenate(parts)[rng.permutation(n_samples)]
+
+    def logpdf(self, X) -> np.ndarray:
+        from scipy.special import logsumexp
+        from scipy.stats import multivariate_normal
+
+        X = np.asarray(X, dtype=np.float64)
+        logs = [
+            np.log(w) + multivariate_normal(m, c).logpdf(X).reshape(len(X))
+            for w, m, c in zip(self.weights, self.means, self.covs, strict=True)
+        ]
+        return logsumexp(np.stack(logs), axis=0)
+
+
+def make_mixture_pair(n_samples: int = 1000, *, n_target_samples=None, random_state=None):
+    """Samples of two 2-D Gaussian mixtures, P with three components and Q with two.
+
+    The setting of Q-flow's density-ratio experiment: the log ratio
+    ``Q.logpdf(x) - P.logpdf(x)`` is known in closed form.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, 2)
+        Sample of P.
+    Y : ndarray of shape (n_target_samples, 2)
+        Sample of Q.
+    (P, Q) : tuple of GaussianMixture
+
+    Examples
+    --------
+    >>> from skot.datasets import make_mixture_pair
+    >>> X, Y, (P, Q) = make_mixture_pair(100, random_state=0)
+    >>> (Q.logpdf(X) - P.logpdf(X)).shape
+    (100,)
+    """
+    rng = check_random_state(random_state)
+    eye = np.eye(2)
+    P = GaussianMixture(
+        weights=np.full(3, 1 / 3),
+        means=np.array([[-2.0, -1.0], [0.0, 2.0], [2.0, -1.0]]),
+        covs=np.stack([0.5 * eye, np.diag([0.8, 0.3]), 0.5 * eye]),
+    )
+    Q = GaussianMixture(
+        weights=np.array([0.5, 0.5]),
+        means=np.array([[-1.0, 0.5], [1.5, 1.0]]),
+        covs=np.stack([np.diag([0.4, 1.2]), np.array([[0.6, 0.3], [0.3, 0.6]])]),
+    )
+    m = n_samples if n_target_samples is None else n_target_samples
+    return P.sample(n_samples, rng), Q.sample(m, rng), (P, Q)
 
 
 def _moons(n, rng):

@@ -1,6 +1,7 @@
 """QFlowTransport: accuracy against closed-form OT, refinement, model
 selection, bad input, and scikit-learn citizenship."""
 
+import copy
 import pickle
 
 import joblib
@@ -14,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skot import QFlowTransport, TrainingDivergedError
-from skot.datasets import make_2d, make_gaussian_ot
+from skot.datasets import make_gaussian_ot, make_mixture_pair
 from skot.metrics import empirical_w2_squared, l2_uvp
 
 # Small settings for behavioural tests; accuracy tests use the defaults.
@@ -44,11 +45,9 @@ def fast_model(pair):
 
 
 def _init_then_refine(X, Y, **params):
-    """The OT-CFM initialisation alone, and the same flow refined."""
+    """The OT-CFM initialisation alone, and the same flow refined from it."""
     init = QFlowTransport(n_flips=0, random_state=0, **params).fit(X, Y)
-    refined = clone(init).set_params(n_flips=2, warm_start=True)
-    refined.__dict__.update({k: v for k, v in init.__dict__.items() if k.endswith("_")})
-    refined.velocity_ = pickle.loads(pickle.dumps(init.velocity_))
+    refined = copy.deepcopy(init).set_params(n_flips=2, warm_start=True)
     return init, refined.fit(X, Y)
 
 
@@ -57,15 +56,15 @@ def _init_then_refine(X, Y, **params):
 
 @pytest.mark.statistical
 @pytest.mark.parametrize(
-    "d, n, max_ratio, max_uvp",
+    "d, n, max_uvp",
     [
-        # measured (see the issue note): d=2 init 0.48 -> refined 0.25-0.29;
-        # d=10 init 1.05 -> refined 0.78-0.86
-        (2, 2000, 0.75, 0.45),
-        (10, 4000, 0.9, 0.95),
+        # measured (see the issue note): init 0.21 (d=2), 0.63 (d=10); the
+        # refinement keeps or slightly improves it at the default rate.
+        (2, 2000, 0.3),
+        (10, 4000, 0.7),
     ],
 )
-def test_gaussian_map_against_closed_form(d, n, max_ratio, max_uvp):
+def test_gaussian_map_against_closed_form(d, n, max_uvp):
     X, Y, problem = make_gaussian_ot(n, d, random_state=0)
     X_test = problem.sample_p(10000, random_state=1)
     true = problem.transport(X_test)
@@ -74,7 +73,9 @@ def test_gaussian_map_against_closed_form(d, n, max_ratio, max_uvp):
     uvp_init = l2_uvp(init.transform(X_test), true, problem.target_variance)
     uvp = l2_uvp(refined.transform(X_test), true, problem.target_variance)
     assert uvp < max_uvp
-    assert uvp < max_ratio * uvp_init
+    # The refinement must not spoil an accurate initialisation (it did, by
+    # 30%, with learning_rate_init=1e-4).
+    assert uvp <= 1.03 * uvp_init
 
     cost = refined.transport_cost(X_test).mean()
     assert cost == pytest.approx(problem.w2_squared, rel=0.08)
@@ -84,19 +85,19 @@ def test_gaussian_map_against_closed_form(d, n, max_ratio, max_uvp):
 
 
 @pytest.mark.statistical
-def test_refinement_lowers_cost_at_equal_fit_on_moons_to_checkerboard():
-    X = make_2d("moons", 2000, random_state=0)
-    Y = make_2d("checkerboard", 2000, random_state=1)
-    X_test = make_2d("moons", 1500, random_state=2)
-    Y_test = make_2d("checkerboard", 1500, random_state=3)
-    init, refined = _init_then_refine(X, Y, gamma=0.05)
+def test_refinement_lowers_cost_at_equal_or_better_fit_on_mixtures():
+    # P: three Gaussian components, Q: two (Q-flow's density-ratio setting).
+    # Measured: held-out cost 1.783 -> 1.543 and W2^2(T(X), Y) 0.074 -> 0.064.
+    X, Y, (P, Q) = make_mixture_pair(3000, random_state=0)
+    X_test, Y_test = P.sample(1500, random_state=1), Q.sample(1500, random_state=2)
+    init, refined = _init_then_refine(X, Y, gamma=0.2, learning_rate_init=1e-4)
 
     cost_init = init.transport_cost(X_test).mean()
     cost = refined.transport_cost(X_test).mean()
     fit_init = empirical_w2_squared(init.transform(X_test), Y_test)
     fit = empirical_w2_squared(refined.transform(X_test), Y_test)
-    assert cost < 0.97 * cost_init
-    assert fit < 1.05 * fit_init
+    assert cost < 0.93 * cost_init
+    assert fit <= fit_init
 
 
 @pytest.mark.statistical
@@ -110,10 +111,17 @@ def test_normalising_flow_without_target():
 
 @pytest.mark.statistical
 def test_grid_search_over_gamma_selects_a_good_map():
-    X, Y, problem = make_gaussian_ot(1200, 2, random_state=4)
+    X, Y, problem = make_gaussian_ot(1000, 2, random_state=4)
     X_test = problem.sample_p(5000, random_state=5)
     grid = [0.0, 0.05, 0.5, 2.0]
-    base = QFlowTransport(init_max_iter=600, max_iter=40, random_state=0)
+    base = QFlowTransport(
+        init_max_iter=500,
+        max_iter=30,
+        classifier_warmup=100,
+        hidden_layer_sizes=(64, 64),
+        classifier_hidden_layer_sizes=(64, 64),
+        random_state=0,
+    )
     search = GridSearchCV(base, {"gamma": grid}, cv=2).fit(X, Y)
     uvp = {}
     for gamma in grid:

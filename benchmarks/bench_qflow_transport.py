@@ -1,0 +1,209 @@
+"""Q-flow against its OT-CFM initialisation and POT's discrete maps.
+
+On Gaussian pairs (closed-form OT map) for several dimensions, and on
+moons -> checkerboard (no closed form: exact discrete OT on held-out points
+is the reference), side by side in one run:
+
+- ``QFlowTransport`` (OT-CFM initialisation, then Q-flow refinement);
+- ``OT-CFM``: the same initialisation alone (the refinement is timed
+  separately by continuing the same fit with ``warm_start``);
+- POT's ``EMDTransport`` and ``SinkhornTransport`` with their out-of-sample
+  maps, fitted on a subsample (exact OT is cubic in the rows);
+- POT's ``LinearTransport`` (exact for Gaussians: the reference).
+
+Columns: L2-UVP (%) and cosine of displacements against the true map,
+transport cost E|T(x) - x|^2 against the exact W2^2 (Gaussians) or the
+exact discrete OT cost on held-out points (2-D), target match W2^2(T(X), Y)
+on held-out points, fit seconds, and transform throughput (rows per second).
+
+Usage::
+
+    pip install -e ".[bench]"
+    python benchmarks/bench_qflow_transport.py              # d in {2, 16, 64}, 2^14 rows
+    python benchmarks/bench_qflow_transport.py --quick      # smaller, for a smoke run
+
+Needs POT (``pip install -e ".[bench]"``); rows of a missing peer are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from skot import QFlowTransport
+from skot.datasets import make_2d, make_gaussian_ot
+from skot.metrics import displacement_cosine, empirical_w2_squared, l2_uvp
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def _throughput(transform, X):
+    _, seconds = _timed(lambda: transform(X))
+    return len(X) / seconds
+
+
+def _qflow_pair(X, Y, seed, gamma):
+    """The OT-CFM initialisation and the refined Q-flow, from one fit."""
+    init, t_init = _timed(
+        lambda: QFlowTransport(gamma=gamma, n_flips=0, random_state=seed).fit(X, Y)
+    )
+    refined = pickle.loads(pickle.dumps(init)).set_params(n_flips=2, warm_start=True)
+    refined, t_refine = _timed(lambda: refined.fit(X, Y))
+    return [("OT-CFM (init alone)", init, t_init), ("QFlowTransport", refined, t_init + t_refine)]
+
+
+def _pot_maps(X, Y, n_sub, seed):
+    try:
+        import ot
+    except ImportError:
+        print("POT is not installed: skipping its rows (pip install -e '.[bench]').")
+        return []
+    rng = np.random.RandomState(seed)
+    i = rng.choice(len(X), min(n_sub, len(X)), replace=False)
+    j = rng.choice(len(Y), min(n_sub, len(Y)), replace=False)
+    rows = []
+    for name, make, sub in [
+        (f"POT EMDTransport ({len(i)} rows)", lambda: ot.da.EMDTransport(), True),
+        (
+            f"POT SinkhornTransport ({len(i)} rows)",
+            lambda: ot.da.SinkhornTransport(reg_e=0.05 * X.var(0).sum()),
+            True,
+        ),
+        ("POT LinearTransport", lambda: ot.da.LinearTransport(), False),
+    ]:
+        est = make()
+        Xs, Xt = (X[i], Y[j]) if sub else (X, Y)
+        _, seconds = _timed(lambda est=est, Xs=Xs, Xt=Xt: est.fit(Xs=Xs, Xt=Xt))
+        rows.append((name, _PotMap(est), seconds))
+    return rows
+
+
+class _PotMap:
+    def __init__(self, est):
+        self.est = est
+
+    def transform(self, X):
+        return self.est.transform(Xs=X)
+
+    def transport_cost(self, X):
+        return ((self.transform(X) - X) ** 2).sum(1)
+
+
+def gaussian_rows(d, n, n_test, n_sub, seed, gamma):
+    X, Y, problem = make_gaussian_ot(n, d, random_state=seed)
+    X_test = problem.sample_p(n_test, random_state=seed + 1)
+    Y_test = problem.sample_q(min(n_test, 2000), random_state=seed + 2)
+    true = problem.transport(X_test)
+    rows = []
+    for name, model, seconds in _qflow_pair(X, Y, seed, gamma) + _pot_maps(X, Y, n_sub, seed):
+        mapped = model.transform(X_test)
+        rows.append(
+            dict(
+                problem=f"Gaussian d={d}",
+                method=name,
+                l2_uvp=l2_uvp(mapped, true, problem.target_variance),
+                cosine=displacement_cosine(X_test, mapped, true),
+                cost=float(model.transport_cost(X_test).mean()),
+                reference=problem.w2_squared,
+                target_w2=empirical_w2_squared(mapped[: len(Y_test)], Y_test),
+                fit_s=seconds,
+                rows_per_s=_throughput(model.transform, X_test),
+            )
+        )
+    return rows
+
+
+def moons_rows(n, n_sub, seed, gamma):
+    X = make_2d("moons", n, random_state=seed)
+    Y = make_2d("checkerboard", n, random_state=seed + 1)
+    X_test = make_2d("moons", 2000, random_state=seed + 2)
+    Y_test = make_2d("checkerboard", 2000, random_state=seed + 3)
+    reference = empirical_w2_squared(X_test, Y_test)
+    rows = []
+    for name, model, seconds in _qflow_pair(X, Y, seed, gamma) + _pot_maps(X, Y, n_sub, seed):
+        mapped = model.transform(X_test)
+        rows.append(
+            dict(
+                problem="moons->checkerboard",
+                method=name,
+                l2_uvp=float("nan"),
+                cosine=float("nan"),
+                cost=float(model.transport_cost(X_test).mean()),
+                reference=reference,
+                target_w2=empirical_w2_squared(mapped, Y_test),
+                fit_s=seconds,
+                rows_per_s=_throughput(model.transform, X_test),
+            )
+        )
+    return rows
+
+
+def table(rows):
+    head = (
+        "| problem | method | L2-UVP % | cos | cost | W2^2 ref | cost/ref | "
+        "W2^2(T(X),Y) | fit s | rows/s |"
+    )
+    lines = [head, "|" + "---|" * 10]
+    for r in rows:
+        lines.append(
+            f"| {r['problem']} | {r['method']} | {r['l2_uvp']:.3f} | {r['cosine']:.4f} | "
+            f"{r['cost']:.3f} | {r['reference']:.3f} | {r['cost'] / r['reference']:.3f} | "
+            f"{r['target_w2']:.4f} | {r['fit_s']:.1f} | {r['rows_per_s']:.3g} |"
+        )
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dims", type=int, nargs="+", default=[2, 16, 64])
+    parser.add_argument("--n-train", type=int, default=2**14)
+    parser.add_argument("--n-test", type=int, default=10000)
+    parser.add_argument("--n-sub", type=int, default=2000, help="rows for POT's discrete maps")
+    parser.add_argument("--gamma", type=float, default=0.01)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="d in {2, 16}, 4000 rows")
+    parser.add_argument("--out", default=str(RESULTS / "qflow_transport.md"))
+    args = parser.parse_args()
+    if args.quick:
+        args.dims, args.n_train, args.n_test, args.n_sub = [2, 16], 4000, 4000, 1000
+
+    rows = []
+    for d in args.dims:
+        rows += gaussian_rows(d, args.n_train, args.n_test, args.n_sub, args.seed, args.gamma)
+        print(table(rows[-5:]), flush=True)
+    rows += moons_rows(min(args.n_train, 4000), args.n_sub, args.seed, 0.05)
+    out = table(rows)
+    print(out)
+
+    device = "CUDA " + torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
+    header = (
+        f"# QFlowTransport benchmark\n\n"
+        f"Command: `python benchmarks/bench_qflow_transport.py "
+        f"{'--quick' if args.quick else ''}` (dims {args.dims}, {args.n_train} training rows, "
+        f"{args.n_test} test rows, POT discrete maps on {args.n_sub} rows, gamma={args.gamma}, "
+        f"gamma=0.05 on moons).\n"
+        f"Machine: {platform.processor() or platform.machine()}, {device}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads.\n\n"
+        f"cost: mean E|T(x)-x|^2 on test rows (Q-flow: discretised path cost); "
+        f"W2^2 ref: exact (Gaussians) or exact discrete OT on 2000 held-out rows (moons).\n"
+        f"Times drift on shared machines: compare within a table.\n\n"
+    )
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(header + out + "\n")
+    print(f"written: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
