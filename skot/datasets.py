@@ -219,7 +219,7 @@ def _moons(n, rng):
     upper = np.c_[np.cos(a), np.sin(a)]
     lower = np.c_[1 - np.cos(b), 0.5 - np.sin(b)]
     x = np.r_[upper, lower] + 0.1 * rng.standard_normal((n, 2))
-    return 2.0 * (x - [0.5, 0.25])
+    return 2.0 * (x - [0.5, 0.25])[rng.permutation(n)]  # rows in random order
 
 
 def _checkerboard(n, rng):

@@ -43,6 +43,12 @@ def test_toy_distributions(name):
     assert np.abs(a).max() < 10
 
 
+def test_moons_rows_are_shuffled():
+    # a prefix of the rows must be a sample of the whole distribution
+    head = make_2d("moons", 1000, random_state=0)[:100]
+    assert 20 < (head[:, 1] > 0).sum() < 80
+
+
 def test_25_gaussians_sit_on_the_grid():
     a = make_2d("25gaussians", 2000, random_state=0)
     nearest = np.round(a / 3) * 3
