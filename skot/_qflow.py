@@ -454,11 +454,11 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                     history["direction"].append(direction)
         return history
 
-    def _push(self, velocity, x, nodes, method="rk4"):
+    def _push(self, velocity, x, nodes):
         """End points of the flow from ``x`` along ``nodes``, in batches."""
         return torch.cat(
             [
-                integrate(velocity, x[s], nodes, self.n_substeps, method=method)[-1]
+                integrate(velocity, x[s], nodes, self.n_substeps)[-1]
                 for s in batches(len(x), max(self.batch_size, 1024))
             ]
         )
