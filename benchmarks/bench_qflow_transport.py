@@ -28,7 +28,7 @@ Needs POT (``pip install -e ".[bench]"``); rows of a missing peer are skipped.
 from __future__ import annotations
 
 import argparse
-import pickle
+import copy
 import platform
 import time
 from pathlib import Path
@@ -59,7 +59,7 @@ def _qflow_pair(X, Y, seed, gamma):
     init, t_init = _timed(
         lambda: QFlowTransport(gamma=gamma, n_flips=0, random_state=seed).fit(X, Y)
     )
-    refined = pickle.loads(pickle.dumps(init)).set_params(n_flips=2, warm_start=True)
+    refined = copy.deepcopy(init).set_params(n_flips=2, warm_start=True)
     refined, t_refine = _timed(lambda: refined.fit(X, Y))
     return [("OT-CFM (init alone)", init, t_init), ("QFlowTransport", refined, t_init + t_refine)]
 
@@ -101,22 +101,19 @@ class _PotMap:
         return ((self.transform(X) - X) ** 2).sum(1)
 
 
-def gaussian_rows(d, n, n_test, n_sub, seed, gamma):
-    X, Y, problem = make_gaussian_ot(n, d, random_state=seed)
-    X_test = problem.sample_p(n_test, random_state=seed + 1)
-    Y_test = problem.sample_q(min(n_test, 2000), random_state=seed + 2)
-    true = problem.transport(X_test)
+def _rows(problem, X, Y, X_test, Y_test, reference, n_sub, seed, gamma, truth=None):
+    """One row per method; ``truth = (T*(X_test), Var(Q))`` where the map is known."""
     rows = []
     for name, model, seconds in _qflow_pair(X, Y, seed, gamma) + _pot_maps(X, Y, n_sub, seed):
         mapped = model.transform(X_test)
         rows.append(
             dict(
-                problem=f"Gaussian d={d}",
+                problem=problem,
                 method=name,
-                l2_uvp=l2_uvp(mapped, true, problem.target_variance),
-                cosine=displacement_cosine(X_test, mapped, true),
+                l2_uvp=l2_uvp(mapped, *truth) if truth else float("nan"),
+                cosine=displacement_cosine(X_test, mapped, truth[0]) if truth else float("nan"),
                 cost=float(model.transport_cost(X_test).mean()),
-                reference=problem.w2_squared,
+                reference=reference,
                 target_w2=empirical_w2_squared(mapped[: len(Y_test)], Y_test),
                 fit_s=seconds,
                 rows_per_s=_throughput(model.transform, X_test),
@@ -125,29 +122,23 @@ def gaussian_rows(d, n, n_test, n_sub, seed, gamma):
     return rows
 
 
+def gaussian_rows(d, n, n_test, n_sub, seed, gamma):
+    X, Y, problem = make_gaussian_ot(n, d, random_state=seed)
+    X_test = problem.sample_p(n_test, random_state=seed + 1)
+    Y_test = problem.sample_q(min(n_test, 2000), random_state=seed + 2)
+    truth = (problem.transport(X_test), problem.target_variance)
+    return _rows(
+        f"Gaussian d={d}", X, Y, X_test, Y_test, problem.w2_squared, n_sub, seed, gamma, truth
+    )
+
+
 def moons_rows(n, n_sub, seed, gamma):
     X = make_2d("moons", n, random_state=seed)
     Y = make_2d("checkerboard", n, random_state=seed + 1)
     X_test = make_2d("moons", 2000, random_state=seed + 2)
     Y_test = make_2d("checkerboard", 2000, random_state=seed + 3)
     reference = empirical_w2_squared(X_test, Y_test)
-    rows = []
-    for name, model, seconds in _qflow_pair(X, Y, seed, gamma) + _pot_maps(X, Y, n_sub, seed):
-        mapped = model.transform(X_test)
-        rows.append(
-            dict(
-                problem="moons->checkerboard",
-                method=name,
-                l2_uvp=float("nan"),
-                cosine=float("nan"),
-                cost=float(model.transport_cost(X_test).mean()),
-                reference=reference,
-                target_w2=empirical_w2_squared(mapped, Y_test),
-                fit_s=seconds,
-                rows_per_s=_throughput(model.transform, X_test),
-            )
-        )
-    return rows
+    return _rows("moons->checkerboard", X, Y, X_test, Y_test, reference, n_sub, seed, gamma)
 
 
 def table(rows):

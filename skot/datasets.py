@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import sqrtm
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal
 from sklearn.utils import check_random_state
 
 __all__ = [
@@ -164,9 +166,6 @@ class GaussianMixture:
         return np.concatenate(parts)[rng.permutation(n_samples)]
 
     def logpdf(self, X) -> np.ndarray:
-        from scipy.special import logsumexp
-        from scipy.stats import multivariate_normal
-
         X = np.asarray(X, dtype=np.float64)
         logs = [
             np.log(w) + multivariate_normal(m, c).logpdf(X).reshape(len(X))
