@@ -2,8 +2,9 @@
 estimators on PyTorch."""
 
 from . import datasets, metrics
+from ._otflow import OTFlowDensity
 from ._qflow import QFlowTransport
 from .exceptions import TrainingDivergedError
 
-__all__ = ["QFlowTransport", "TrainingDivergedError", "datasets", "metrics"]
+__all__ = ["OTFlowDensity", "QFlowTransport", "TrainingDivergedError", "datasets", "metrics"]
 __version__ = "0.1.0.dev0"

@@ -81,10 +81,13 @@ def _reset_parameters(module: nn.Module, gen: torch.Generator) -> None:
             if layer.bias is not None:
                 bound = 1.0 / layer.in_features**0.5 if layer.in_features else 0.0
                 nn.init.uniform_(layer.bias, -bound, bound, generator=gen)
-        elif list(layer.parameters(recurse=False)):
+        if hasattr(layer, "init_parameters"):
+            # Modules with parameters of their own initialise them from gen.
+            layer.init_parameters(gen)
+        elif not isinstance(layer, nn.Linear) and list(layer.parameters(recurse=False)):
             raise TypeError(
                 f"build_module does not know how to initialise {type(layer).__name__}; "
-                "add it to skot._device._reset_parameters."
+                "give it an init_parameters(generator) method."
             )
 
 

@@ -20,9 +20,10 @@ from ._device import (
     to_numpy,
     to_tensor,
 )
-from ._flow_matching import train_ot_cfm
+from ._flow_matching import distil_joined_flow, train_ot_cfm
 from ._nets import ACTIVATIONS, MLP, TimeMLP
 from ._ode import integrate, time_grid
+from ._otflow import OTFlowDensity
 from ._ratio import RatioTrainer
 from ._training import FiniteGuard, Monitor, progress
 from ._validation import check_target_sample
@@ -31,6 +32,7 @@ from .metrics import transport_score
 __all__ = ["QFlowTransport"]
 
 _TARGET_DRAWS = 4096  # rows drawn from N(0, I) when fit has no target sample
+_DISTIL_ROWS = 8192  # trajectories regressed on by the init="otflow" distillation
 
 
 def _path_cost(states: list[torch.Tensor], grid: torch.Tensor) -> torch.Tensor:
@@ -97,10 +99,17 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         be accurate; ``"softplus"`` has ``beta=20`` as in the authors' code.
     init : {"ot-cfm", "otflow"}, default="ot-cfm"
         Initial flow. ``"ot-cfm"``: flow matching with minibatch OT pairing.
-        ``"otflow"``: the paper's flow through N(0, I) joined from two CNFs,
-        available once :class:`OTFlowDensity` lands.
+        ``"otflow"``: the paper's other initialisation, a flow through
+        N(0, I): two :class:`OTFlowDensity` CNFs, P -> N(0, I) and
+        Q -> N(0, I), joined into P -> N(0, I) -> Q (the first on
+        :math:`[0, 1/2]`, the second reversed on :math:`[1/2, 1]`) and
+        distilled into the velocity network by regression on its velocities.
+    init_params : dict or None, default=None
+        Parameters of the two :class:`OTFlowDensity` fits of
+        ``init="otflow"``; their ``max_iter`` defaults to ``init_max_iter``.
     init_max_iter : int, default=2000
-        Gradient steps of the initialisation.
+        Gradient steps of the initialisation (of each CNF and of the
+        distillation with ``init="otflow"``).
     init_batch_size : int, default=256
         Minibatch of the initialisation; pairs within it are matched by exact
         OT, so larger batches give straighter initial flows at cubic cost.
@@ -207,6 +216,7 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         "classifier_hidden_layer_sizes": [tuple, list],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "init": [StrOptions({"ot-cfm", "otflow"})],
+        "init_params": [dict, None],
         "init_max_iter": [Interval(Integral, 0, None, closed="left")],
         "init_batch_size": [Interval(Integral, 2, None, closed="left")],
         "init_learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -239,6 +249,7 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         classifier_hidden_layer_sizes=(128, 128, 128),
         activation="silu",
         init="ot-cfm",
+        init_params=None,
         init_max_iter=2000,
         init_batch_size=256,
         init_learning_rate=1e-3,
@@ -267,6 +278,7 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.classifier_hidden_layer_sizes = classifier_hidden_layer_sizes
         self.activation = activation
         self.init = init
+        self.init_params = init_params
         self.init_max_iter = init_max_iter
         self.init_batch_size = init_batch_size
         self.init_learning_rate = init_learning_rate
@@ -314,11 +326,6 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             self, X, reset=not warm, dtype=[np.float64, np.float32], ensure_min_samples=2
         )
         Y = check_target_sample(y, X.shape[1], self)
-        if self.init == "otflow":
-            raise NotImplementedError(
-                "init='otflow' (P -> N(0, I) -> Q joined from two OT-Flow CNFs) needs "
-                "OTFlowDensity, which skot does not provide yet; use init='ot-cfm'."
-            )
         dev = resolve_device(self.device)
         rng, gen = make_rngs(self.random_state, dev)
         if Y is None:
@@ -336,7 +343,12 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             init_curve, init_steps = [], 0
         else:
             velocity = build_module(self._velocity_factory(X.shape[1]), dev, gen)
-            init_curve, init_steps = self._initialise(velocity, Xn, Yn, rng, gen)
+            if self.init == "otflow":
+                init_curve, init_steps = self._initialise_through_gaussian(
+                    velocity, Xn, Yn, rng, gen
+                )
+            else:
+                init_curve, init_steps = self._initialise(velocity, Xn, Yn, rng, gen)
 
         history = self._refine(velocity, Xn, Yn, gen)
 
@@ -388,6 +400,32 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             verbose=self.verbose,
         )
         return monitor.history, steps
+
+    def _initialise_through_gaussian(self, velocity, Xn, Yn, rng, gen):
+        """The paper's other initial flow: P -> N(0, I) on [0, 1/2], then
+        N(0, I) -> Q on [1/2, 1], from two OT-Flow fits, distilled into
+        ``velocity`` by regression on the joined flow's velocities."""
+        params = {"max_iter": self.init_max_iter, **(self.init_params or {})}
+        density = OTFlowDensity(**params)
+        # Both CNFs are fitted on the commonly normalised data (not
+        # standardised per feature), so their latent spaces coincide and the
+        # joined path is continuous at t = 1/2.
+        to_gaussian = [density._fit_potential(Z, rng, gen)[0].eval() for Z in (Xn, Yn)]
+        for potential in to_gaussian:
+            potential.requires_grad_(False)
+        # The regression needs trajectories, not every row: cap their number.
+        rows = torch.as_tensor(rng.permutation(len(Xn))[:_DISTIL_ROWS], device=Xn.device)
+        return distil_joined_flow(
+            velocity,
+            to_gaussian,
+            Xn[rows],
+            n_steps=density.n_steps_eval,
+            n_iter=self.init_max_iter,
+            batch_size=self.init_batch_size,
+            lr=self.init_learning_rate,
+            gen=gen,
+            verbose=self.verbose,
+        )
 
     def _refine(self, velocity, Xn, Yn, gen):
         """Algorithm 1: alternate P->Q and Q->P phases of KL + gamma * cost."""

@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skot import QFlowTransport
+from skot import OTFlowDensity, QFlowTransport
 
 SMALL = dict(
     init_max_iter=20,
@@ -18,13 +18,18 @@ SMALL = dict(
     random_state=0,
 )
 
-EXPECTED_FAILURES: dict[str, dict[str, str]] = {"QFlowTransport": {}}
+SMALL_OTFLOW = dict(max_iter=3, width=8, n_steps=2, n_steps_eval=2, batch_size=32, random_state=0)
+
+EXPECTED_FAILURES: dict[str, dict[str, str]] = {"QFlowTransport": {}, "OTFlowDensity": {}}
 
 
 def _expected_failures(estimator):
     return EXPECTED_FAILURES.get(type(estimator).__name__, {})
 
 
-@parametrize_with_checks([QFlowTransport(**SMALL)], expected_failed_checks=_expected_failures)
+@parametrize_with_checks(
+    [QFlowTransport(**SMALL), OTFlowDensity(**SMALL_OTFLOW)],
+    expected_failed_checks=_expected_failures,
+)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
