@@ -161,7 +161,7 @@ def methods(d, max_iter, batch, seed, ffjord):
         if d == 2
         else OTFlowDensity(
             max_iter=max_iter,
-            batch_size=batch,
+            batch_size=min(batch, 256),
             width=128,
             learning_rate_init=0.01,
             random_state=seed,

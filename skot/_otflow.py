@@ -123,13 +123,17 @@ class OTFlowDensity(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMi
     learning_rate_init : float, default=0.05
         Adam learning rate, decayed to zero along a cosine over ``max_iter``.
     tol : float, default=1e-4
-        Improvement of the monitored loss, checked every 50 steps, below
-        which a check counts as no improvement.
+        With ``early_stopping``: improvement of the validation loss, checked
+        every 50 steps, below which a check counts as no improvement.
     n_iter_no_change : int, default=10
-        Checks without improvement after which training stops.
+        With ``early_stopping``: checks without improvement after which
+        training stops.
     early_stopping : bool, default=False
-        Monitor the loss on a held-out ``validation_fraction`` of the rows and
-        keep the parameters that scored best on it (the authors' practice).
+        Monitor the loss on a held-out ``validation_fraction`` of the rows,
+        stop when it stalls, and keep the parameters that scored best on it
+        (the authors' practice). Without it, training runs ``max_iter``
+        steps: the learning rate follows a cosine schedule over them, and a
+        noisy minibatch loss is no reason to cut it short.
     validation_fraction : float, default=0.1
         Share of rows held out when ``early_stopping`` is on.
     warm_start : bool, default=False
@@ -350,7 +354,9 @@ class OTFlowDensity(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMi
                 val_scores.append(value)
                 if value < best_val:
                     best_val, best_state = value, copy.deepcopy(potential.state_dict())
-            if monitor.update(value):
+            # As in OT-CFM: only a held-out loss stops training before the
+            # cosine schedule ends.
+            if monitor.update(value) and X_val is not None:
                 break
         if best_state is not None:
             potential.load_state_dict(best_state)

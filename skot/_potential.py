@@ -141,16 +141,18 @@ class OTPotential(nn.Module):
         return grad, lap
 
     def _jacobian_terms(self, K0, tanhs, sens):
-        """Residual layers' Laplacian terms by carrying J_i = grad_x u_i,
-        ``[batch, m, d]``: O(m^2 d) per sample, the cheaper path when d <= m."""
+        """Residual layers' Laplacian terms by carrying J_i = grad_x u_i:
+        O(m^2 d) per sample, the cheaper path when d <= m."""
         h = self.step
         lap = 0.0
-        J = tanhs[0].unsqueeze(2) * K0
+        # Stored transposed, [batch, d, m], so that K J is one plain GEMM
+        # (batch * d rows times K^T) with no copies.
+        J = tanhs[0].unsqueeze(1) * K0.T
         for i, layer in enumerate(self.residual, start=1):
-            KJ = layer.weight @ J
-            lap = lap + h * ((1 - tanhs[i].square()) * sens[i] * KJ.square().sum(2)).sum(1)
+            KJ = J @ layer.weight.T
+            lap = lap + h * ((1 - tanhs[i].square()) * sens[i] * KJ.square().sum(1)).sum(1)
             if i < len(self.residual):  # the last Jacobian is never used
-                J = J + h * tanhs[i].unsqueeze(2) * KJ
+                J = J + h * tanhs[i].unsqueeze(1) * KJ
         return lap
 
     def _gram_terms(self, K0, tanhs, sens):

@@ -137,13 +137,17 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     classifier_steps : int, default=4
         Classifier steps after each flow update.
     tol : float, default=1e-4
-        Improvement of the monitored flow-matching loss, checked every 50
-        steps, below which a check counts as no improvement.
+        With ``early_stopping``: improvement of the validation flow-matching
+        loss, checked every 50 steps, below which a check counts as no
+        improvement.
     n_iter_no_change : int, default=10
-        Checks without improvement after which the initialisation stops.
+        With ``early_stopping``: checks without improvement after which the
+        initialisation stops.
     early_stopping : bool, default=False
         Monitor the flow-matching loss on a held-out ``validation_fraction``
-        of both samples instead of the training loss.
+        of both samples and stop the initialisation when it stalls. Without
+        it the initialisation runs ``init_max_iter`` steps, the length of its
+        cosine learning-rate schedule.
     validation_fraction : float, default=0.1
         Share of rows held out when ``early_stopping`` is on.
     solver : str, default="rk4"
