@@ -377,8 +377,15 @@ class OTFlowDensity(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMi
         module_to(self.potential_, dev)
         return X, dev
 
-    def _ends(self, Xn: np.ndarray, dev, with_logdet: bool) -> np.ndarray:
+    def _ends(self, Xn: np.ndarray, dev, with_logdet=False, backward=False) -> np.ndarray:
+        """End points of the flow from the rows of ``Xn``, in batches: at t=1
+        (with the log-determinant as a last column when asked), or at t=0
+        when ``backward``."""
         d = Xn.shape[1]
+        field = _velocity_field(self.potential_, d)
+        grid = time_grid(1, device=dev)
+        if backward:
+            grid = grid.flip(0)
         out = []
         with torch.no_grad():
             for s in batches(len(Xn), self.batch_size):
@@ -386,8 +393,6 @@ class OTFlowDensity(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMi
                 if with_logdet:
                     end = _end_state(self.potential_, x, self.n_steps_eval, costs=False)
                 else:
-                    grid = time_grid(1, device=dev)
-                    field = _velocity_field(self.potential_, d)
                     end = integrate(field, x, grid, self.n_steps_eval)[-1]
                 out.append(end.double().cpu().numpy())
         return np.concatenate(out) if out else np.empty((0, d + with_logdet))
@@ -444,7 +449,7 @@ class OTFlowDensity(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMi
             Approximately N(0, I) for rows drawn from the data distribution.
         """
         X, dev = self._checked(X)
-        Z = self._ends((X - self.mean_) / self.scale_, dev, with_logdet=False)
+        Z = self._ends((X - self.mean_) / self.scale_, dev)
         return Z.astype(X.dtype, copy=False)
 
     def inverse_transform(self, X):
@@ -463,16 +468,7 @@ class OTFlowDensity(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMi
         return self._decode(Z, dev).astype(Z.dtype, copy=False)
 
     def _decode(self, Z, dev):
-        d = Z.shape[1]
-        field = _velocity_field(self.potential_, d)
-        grid = time_grid(1, device=dev).flip(0)
-        out = []
-        with torch.no_grad():
-            for s in batches(len(Z), self.batch_size):
-                x = integrate(field, to_tensor(Z[s], dev), grid, self.n_steps_eval)[-1]
-                out.append(x.double().cpu().numpy())
-        X = np.concatenate(out) if out else np.empty((0, d))
-        return X * self.scale_ + self.mean_
+        return self._ends(Z, dev, backward=True) * self.scale_ + self.mean_
 
     def sample(self, n_samples=1, random_state=None):
         """Draw samples from the fitted density.
