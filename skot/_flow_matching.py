@@ -78,11 +78,7 @@ def train_ot_cfm(
         t = torch.rand(batch_size, 1, generator=gen, device=dev)
         noise = torch.randn(x0.shape, generator=gen, device=dev)
         loss = _cfm_loss(velocity, x0, x1, t, noise, sigma)
-        guard.check(loss, "flow-matching")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
+        guard.step(loss, "flow-matching", optimizer, schedule)
         running += loss.item()
         if step % check_every == 0:
             if X_val is not None:
@@ -160,11 +156,7 @@ def distil_joined_flow(
         row = torch.randint(n, (batch_size,), generator=gen, device=dev)
         pred = velocity(points[node, row], times[node].unsqueeze(1))
         loss = (pred - targets[node, row]).square().sum(1).mean()
-        guard.check(loss, "distillation")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
+        guard.step(loss, "distillation", optimizer, schedule)
         running += loss.item()
         if step % 50 == 0:
             curve.append(running / 50)

@@ -333,11 +333,7 @@ class OTFlowDensity(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMi
         for step in progress(range(1, self.max_iter + 1), self.verbose, "OT-Flow"):
             xb = Xn[torch.randint(len(Xn), (batch,), generator=gen, device=dev)]
             loss, parts = self._objective(potential, xb)
-            guard.check(loss, "OT-Flow")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
+            guard.step(loss, "OT-Flow", optimizer, schedule)
             running += loss.item()
             parts_sum += parts
             if step % check_every and step != self.max_iter:

@@ -481,10 +481,7 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                     clf.net.requires_grad_(True)
                     cost = _path_cost(states, nodes).mean()
                     loss = kl + self.gamma * cost
-                    guard.check(loss, f"Q-flow {direction}")
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
+                    guard.step(loss, f"Q-flow {direction}", optimizer)
                     # Refresh the classifier on the points just pushed: the
                     # paper stresses that a stale r breaks training.
                     end = states[-1].detach()

@@ -58,6 +58,7 @@ class FiniteGuard:
     Call :meth:`check` with each loss before ``backward``: a finite loss
     snapshots the current parameters (they produced it); a non-finite one
     restores the last snapshot and raises :class:`TrainingDivergedError`.
+    :meth:`step` checks and then takes the optimiser's step.
     """
 
     def __init__(self, *modules: nn.Module, hint: str = ""):
@@ -80,3 +81,12 @@ class FiniteGuard:
             f"parameters were restored to their last finite values and nothing was "
             f"fitted. {self.hint}"
         )
+
+    def step(self, loss: torch.Tensor, where: str, optimizer, schedule=None) -> None:
+        """:meth:`check` ``loss``, then one optimiser (and schedule) step on it."""
+        self.check(loss, where)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if schedule is not None:
+            schedule.step()
