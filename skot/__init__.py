@@ -2,9 +2,19 @@
 estimators on PyTorch."""
 
 from . import datasets, metrics
+from ._mutual_information import mutual_information
 from ._otflow import OTFlowDensity
 from ._qflow import QFlowTransport
+from ._telescoping import TelescopingRatioEstimator
 from .exceptions import TrainingDivergedError
 
-__all__ = ["OTFlowDensity", "QFlowTransport", "TrainingDivergedError", "datasets", "metrics"]
+__all__ = [
+    "OTFlowDensity",
+    "QFlowTransport",
+    "TelescopingRatioEstimator",
+    "TrainingDivergedError",
+    "datasets",
+    "metrics",
+    "mutual_information",
+]
 __version__ = "0.1.0.dev0"

@@ -553,15 +553,20 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         return self._flow(X, backward=True)
 
-    def trajectory(self, X, times=None):
+    def trajectory(self, X, times=None, *, inverse=False):
         """Positions of rows of X along the flow.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Points at time 0 (from P); at time 1 (from Q) when ``inverse``.
         times : array-like of shape (n_times,), default=None
             Increasing times in [0, 1] starting at 0; the training grid when
             None. Each interval between them takes ``n_substeps`` RK4 steps.
+        inverse : bool, default=False
+            Carry X backwards from time 1 by the inverse flow. Positions are
+            still listed at increasing times, so the last one is X itself
+            (``times`` must then end at 1).
 
         Returns
         -------
@@ -573,8 +578,11 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 raise ValueError(
                     "times must be a strictly increasing 1-D array in [0, 1] starting at 0."
                 )
+            if inverse and times[-1] != 1:
+                raise ValueError("With inverse=True, times must end at 1.")
             times = torch.as_tensor(times, dtype=torch.float32)
-        return self._flow(X, times=times, all_states=True)
+        path = self._flow(X, times=times, all_states=True, backward=inverse)
+        return np.ascontiguousarray(path[:, ::-1]) if inverse else path
 
     def transport_cost(self, X):
         r"""Discretised transport cost of each row of X along the flow.

@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skot import OTFlowDensity, QFlowTransport
+from skot import OTFlowDensity, QFlowTransport, TelescopingRatioEstimator
 
 SMALL = dict(
     init_max_iter=20,
@@ -20,7 +20,20 @@ SMALL = dict(
 
 SMALL_OTFLOW = dict(max_iter=3, width=8, n_steps=2, n_steps_eval=2, batch_size=32, random_state=0)
 
-EXPECTED_FAILURES: dict[str, dict[str, str]] = {"QFlowTransport": {}, "OTFlowDensity": {}}
+SMALL_RATIO = dict(
+    transport=QFlowTransport(**SMALL),
+    n_intervals=2,
+    hidden_layer_sizes=(8,),
+    max_iter=3,
+    batch_size=32,
+    random_state=0,
+)
+
+EXPECTED_FAILURES: dict[str, dict[str, str]] = {
+    "QFlowTransport": {},
+    "OTFlowDensity": {},
+    "TelescopingRatioEstimator": {},
+}
 
 
 def _expected_failures(estimator):
@@ -28,7 +41,11 @@ def _expected_failures(estimator):
 
 
 @parametrize_with_checks(
-    [QFlowTransport(**SMALL), OTFlowDensity(**SMALL_OTFLOW)],
+    [
+        QFlowTransport(**SMALL),
+        OTFlowDensity(**SMALL_OTFLOW),
+        TelescopingRatioEstimator(**SMALL_RATIO),
+    ],
     expected_failed_checks=_expected_failures,
 )
 def test_sklearn_compatible(estimator, check):
