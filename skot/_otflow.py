@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._device import batches, build_module, make_rngs, module_to, resolve_device, to_tensor
 from ._ode import integrate, time_grid
 from ._potential import OTPotential
-from ._training import FiniteGuard, Monitor, progress
+from ._training import train_on_schedule
 
 __all__ = ["OTFlowDensity"]
 
@@ -315,48 +315,31 @@ class OTFlowDensity(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMi
         loss = nll + self.alpha_transport * transport + self.alpha_hjb * hjb
         return loss, (nll.item(), transport.item(), hjb.item())
 
-    def _train(self, potential, Xn, X_val, gen, check_every=50):
-        dev = Xn.device
-        potential.requires_grad_(True).train()
-        optimizer = torch.optim.Adam(potential.parameters(), lr=self.learning_rate_init)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=max(self.max_iter, 1)
-        )
-        guard = FiniteGuard(potential, hint="Try a smaller learning_rate_init or more n_steps.")
-        monitor = Monitor(self.tol, self.n_iter_no_change)
+    def _train(self, potential, Xn, X_val, gen):
         batch = min(self.batch_size, len(Xn))
-        curve, val_scores = [], [] if X_val is not None else None
-        history = {"nll": [], "transport": [], "hjb": []}
-        running, parts_sum = 0.0, np.zeros(3)
-        best_state, best_val = None, math.inf
-        step = 0
-        for step in progress(range(1, self.max_iter + 1), self.verbose, "OT-Flow"):
-            xb = Xn[torch.randint(len(Xn), (batch,), generator=gen, device=dev)]
-            loss, parts = self._objective(potential, xb)
-            guard.step(loss, "OT-Flow", optimizer, schedule)
-            running += loss.item()
-            parts_sum += parts
-            if step % check_every and step != self.max_iter:
-                continue
-            n = check_every if step % check_every == 0 else step % check_every
-            curve.append(running / n)
-            for key, value in zip(history, parts_sum / n):
-                history[key].append(float(value))
-            running, parts_sum = 0.0, np.zeros(3)
-            value = curve[-1]
-            if X_val is not None:
-                with torch.no_grad():
-                    value = self._batched_loss(potential, X_val)
-                val_scores.append(value)
-                if value < best_val:
-                    best_val, best_state = value, copy.deepcopy(potential.state_dict())
-            # As in OT-CFM: only a held-out loss stops training before the
-            # cosine schedule ends.
-            if monitor.update(value) and X_val is not None:
-                break
-        if best_state is not None:
-            potential.load_state_dict(best_state)
-        return curve, val_scores, history, step
+
+        def loss_fn():
+            rows = torch.randint(len(Xn), (batch,), generator=gen, device=Xn.device)
+            return self._objective(potential, Xn[rows])
+
+        def validate():
+            with torch.no_grad():
+                return self._batched_loss(potential, X_val)
+
+        curve, parts, val_scores, steps = train_on_schedule(
+            potential,
+            loss_fn,
+            max_iter=self.max_iter,
+            learning_rate=self.learning_rate_init,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            validate=validate if X_val is not None else None,
+            verbose=self.verbose,
+            desc="OT-Flow",
+            hint="Try a smaller learning_rate_init or more n_steps.",
+        )
+        history = dict(zip(("nll", "transport", "hjb"), parts or ([], [], [])))
+        return curve, val_scores, history, steps
 
     def _batched_loss(self, potential, x):
         total = 0.0

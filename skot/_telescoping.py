@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import math
 from numbers import Integral, Real
 
 import numpy as np
@@ -20,7 +19,7 @@ from ._nets import ACTIVATIONS, TimeMLP
 from ._ode import time_grid
 from ._qflow import QFlowTransport
 from ._ratio import integrated_log_ratio, telescoping_loss
-from ._training import FiniteGuard, Monitor, progress
+from ._training import train_on_schedule
 from ._validation import check_target_sample
 
 __all__ = ["TelescopingRatioEstimator"]
@@ -316,37 +315,25 @@ class TelescopingRatioEstimator(BaseEstimator):
         backward = transport.trajectory(Y, times=times, inverse=True)
         return FlowBridge(standardised(forward), standardised(backward), grid)
 
-    def _train(self, ratio, train, val, gen, check_every=50):
-        ratio.requires_grad_(True).train()
-        optimizer = torch.optim.Adam(ratio.parameters(), lr=self.learning_rate_init)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=max(self.max_iter, 1)
-        )
-        guard = FiniteGuard(ratio, hint="Try a smaller learning_rate_init.")
-        monitor = Monitor(self.tol, self.n_iter_no_change)
+    def _train(self, ratio, train, val, gen):
         batch = min(self.batch_size, len(train.X), len(train.Y))
-        curve, val_scores = [], [] if val is not None else None
-        best_state, best_val = None, math.inf
-        running, step = 0.0, 0
-        for step in progress(range(1, self.max_iter + 1), self.verbose, "Q-flow-ratio"):
-            loss = telescoping_loss(ratio, train.draw(batch, gen), train.grid)
-            guard.step(loss, "telescoping ratio", optimizer, schedule)
-            running += loss.item()
-            if step % check_every and step != self.max_iter:
-                continue
-            curve.append(running / (check_every if step % check_every == 0 else step % check_every))
-            running = 0.0
-            if val is None:
-                continue
-            value = self._validation_loss(ratio, val)
-            val_scores.append(value)
-            if value < best_val:
-                best_val, best_state = value, copy.deepcopy(ratio.state_dict())
-            if monitor.update(value):
-                break
-        if best_state is not None:
-            ratio.load_state_dict(best_state)
-        return curve, val_scores, step
+
+        def loss_fn():
+            return telescoping_loss(ratio, train.draw(batch, gen), train.grid), ()
+
+        curve, _, val_scores, steps = train_on_schedule(
+            ratio,
+            loss_fn,
+            max_iter=self.max_iter,
+            learning_rate=self.learning_rate_init,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            validate=(lambda: self._validation_loss(ratio, val)) if val is not None else None,
+            verbose=self.verbose,
+            desc="Q-flow-ratio",
+            hint="Try a smaller learning_rate_init.",
+        )
+        return curve, val_scores, steps
 
     def _validation_loss(self, ratio, val):
         # Fixed rows, so that checks are comparable with one another.
