@@ -26,12 +26,11 @@ from ._ode import integrate, time_grid
 from ._otflow import OTFlowDensity
 from ._ratio import RatioTrainer
 from ._training import FiniteGuard, Monitor, progress
-from ._validation import check_target_sample
+from ._validation import check_target_sample, standard_normal_target
 from .metrics import transport_score
 
 __all__ = ["QFlowTransport"]
 
-_TARGET_DRAWS = 4096  # rows drawn from N(0, I) when fit has no target sample
 _DISTIL_ROWS = 8192  # trajectories regressed on by the init="otflow" distillation
 
 
@@ -333,7 +332,7 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         dev = resolve_device(self.device)
         rng, gen = make_rngs(self.random_state, dev)
         if Y is None:
-            Y = rng.standard_normal((max(len(X), _TARGET_DRAWS), X.shape[1]))
+            Y = standard_normal_target(rng, len(X), X.shape[1])
 
         if warm:
             center, scale = self.center_, self.scale_

@@ -20,11 +20,10 @@ from ._ode import time_grid
 from ._qflow import QFlowTransport
 from ._ratio import integrated_log_ratio, telescoping_loss
 from ._training import train_on_schedule
-from ._validation import check_target_sample
+from ._validation import check_target_sample, standard_normal_target
 
 __all__ = ["TelescopingRatioEstimator"]
 
-_TARGET_DRAWS = 4096  # rows drawn from N(0, I) when fit has no target sample
 _VALIDATION_ROWS = 8192  # cap on the rows the validation loss is computed on
 
 
@@ -244,7 +243,7 @@ class TelescopingRatioEstimator(BaseEstimator):
         dev = resolve_device(self.device)
         rng, gen = make_rngs(self.random_state, dev)
         if Y is None:
-            Y = rng.standard_normal((max(len(X), _TARGET_DRAWS), X.shape[1]))
+            Y = standard_normal_target(rng, len(X), X.shape[1])
 
         if warm:
             mean, scale, transport = self.mean_, self.scale_, self.transport_

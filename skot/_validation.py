@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import check_array
 
-__all__ = ["check_target_sample"]
+__all__ = ["check_target_sample", "standard_normal_target"]
+
+_TARGET_DRAWS = 4096  # least number of rows drawn from N(0, I) when fit has no target sample
 
 
 def check_target_sample(Y, n_features: int, estimator) -> np.ndarray | None:
@@ -35,3 +37,9 @@ def check_target_sample(Y, n_features: int, estimator) -> np.ndarray | None:
             "transports between distributions on the same space."
         )
     return Y
+
+
+def standard_normal_target(rng, n_samples: int, n_features: int) -> np.ndarray:
+    """The target sample used when ``fit`` gets none: rows of N(0, I), at
+    least ``_TARGET_DRAWS`` of them so that small X still sees a fair Q."""
+    return rng.standard_normal((max(n_samples, _TARGET_DRAWS), n_features))
