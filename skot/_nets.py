@@ -8,7 +8,9 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "MLP", "TimeMLP"]
+__all__ = ["ACTIVATIONS", "MLP", "NoisyMap", "ResidualMLP", "TimeMLP"]
+
+_INV_SQRT2 = 1 / math.sqrt(2)
 
 ACTIVATIONS = {
     "silu": nn.SiLU,
@@ -78,3 +80,59 @@ class TimeMLP(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
         return self.net(torch.cat([x, self.time_features(t, x.shape[0], x)], dim=1))
+
+
+class ResidualMLP(nn.Module):
+    r"""Residual MLP ``[batch, in_features] -> [batch, out_features]``.
+
+    A linear lift to ``width``, ``n_blocks`` residual blocks
+    :math:`h \leftarrow (h + B(h)) / \sqrt 2` with :math:`B` two SiLU layers
+    (the :math:`1/\sqrt 2` keeps the scale of ``h`` steady with depth), and a
+    head of one SiLU layer and a linear output.
+    """
+
+    def __init__(self, in_features: int, out_features: int, width: int = 128, n_blocks: int = 3):
+        super().__init__()
+        self.lift = nn.Linear(in_features, width)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.Linear(width, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU())
+            for _ in range(n_blocks)
+        )
+        self.head = nn.Sequential(
+            nn.Linear(width, width), nn.SiLU(), nn.Linear(width, out_features)
+        )
+
+    def body(self, x: torch.Tensor) -> torch.Tensor:
+        """Features ``[batch, width]`` before the head."""
+        h = self.lift(x)
+        for block in self.blocks:
+            h = (h + block(h)) * _INV_SQRT2
+        return h
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+class NoisyMap(nn.Module):
+    """Stochastic map ``T(x, z)``: ``[batch, d], [batch, n_noise] -> [batch, d]``.
+
+    A :class:`ResidualMLP` on ``x`` whose features are shifted by an
+    embedding of an auxiliary noise ``z`` before the head, so that one input
+    point can be sent to a distribution of outputs (a transport plan rather
+    than a map). With ``n_noise=0`` it is a deterministic map of ``x``.
+    """
+
+    def __init__(self, d: int, n_noise: int, width: int = 128, n_blocks: int = 3):
+        super().__init__()
+        self.n_noise = n_noise
+        self.net = ResidualMLP(d, d, width, n_blocks)
+        if n_noise:
+            self.embed = nn.Sequential(
+                nn.Linear(n_noise, width), nn.SiLU(), nn.Linear(width, width)
+            )
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.net.body(x)
+        if self.n_noise:
+            h = h + self.embed(z)
+        return self.net.head(h)
