@@ -5,12 +5,14 @@ from . import datasets, metrics
 from ._mutual_information import mutual_information
 from ._otflow import OTFlowDensity
 from ._qflow import QFlowTransport
+from ._sjko import SJKOGenerator
 from ._telescoping import TelescopingRatioEstimator
 from .exceptions import TrainingDivergedError
 
 __all__ = [
     "OTFlowDensity",
     "QFlowTransport",
+    "SJKOGenerator",
     "TelescopingRatioEstimator",
     "TrainingDivergedError",
     "datasets",

@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skot import OTFlowDensity, QFlowTransport, TelescopingRatioEstimator
+from skot import OTFlowDensity, QFlowTransport, SJKOGenerator, TelescopingRatioEstimator
 
 SMALL = dict(
     init_max_iter=20,
@@ -29,10 +29,29 @@ SMALL_RATIO = dict(
     random_state=0,
 )
 
+SMALL_SJKO = dict(
+    n_phases=2,
+    max_iter=3,
+    batch_size=32,
+    map_width=8,
+    potential_width=8,
+    n_blocks=1,
+    random_state=0,
+)
+
 EXPECTED_FAILURES: dict[str, dict[str, str]] = {
     "QFlowTransport": {},
     "OTFlowDensity": {},
     "TelescopingRatioEstimator": {},
+    "SJKOGenerator": {
+        name: "SJKOGenerator.transform maps prior noise to data; it has no fit_transform, "
+        "since transforming the training rows as if they were noise means nothing."
+        for name in (
+            "check_transformer_general",
+            "check_transformer_data_not_an_array",
+            "check_transformer_preserve_dtypes",
+        )
+    },
 }
 
 
@@ -45,6 +64,7 @@ def _expected_failures(estimator):
         QFlowTransport(**SMALL),
         OTFlowDensity(**SMALL_OTFLOW),
         TelescopingRatioEstimator(**SMALL_RATIO),
+        SJKOGenerator(**SMALL_SJKO),
     ],
     expected_failed_checks=_expected_failures,
 )
