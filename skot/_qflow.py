@@ -20,6 +20,7 @@ from ._device import (
     to_numpy,
     to_tensor,
 )
+from ._domains import check_sample_domain
 from ._flow_matching import distil_joined_flow, train_ot_cfm
 from ._nets import ACTIVATIONS, MLP, TimeMLP
 from ._ode import integrate, time_grid
@@ -305,20 +306,36 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
 
+    # Domain adaptation in Pipelines: ``sample_domain`` is routed to fit and
+    # transform (and so to fit_transform) without a set_*_request call, as in
+    # skada.
+    __metadata_request__fit = {"sample_domain": True}
+    __metadata_request__transform = {"sample_domain": True}
+
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, *, sample_domain=None):
         """Fit the flow from the rows of X (a sample of P) to those of y (of Q).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Sample of the source distribution P.
+            Sample of the source distribution P; with ``sample_domain``, the
+            stacked rows of both domains.
         y : array-like of shape (n_target_samples, n_features) or None
             Sample of the target distribution Q (written ``Y`` in the docs);
             its number of rows may differ from X's. None, or a 1-D array of
             labels (as a Pipeline passes), takes Q = N(0, I): the flow is then
             a normalising flow. The name is scikit-learn's, which passes it by
             keyword.
+        sample_domain : array-like of shape (n_samples,), default=None
+            Domain adaptation (skada's convention): rows of X with a
+            non-negative domain are the source sample P, rows with a negative
+            one the target sample Q, and ``y`` (labels, -1 on target rows) is
+            ignored. The fitted estimator is then an adapter:
+            :meth:`transform` maps source rows onto the target domain and
+            passes target rows through, and rows given without
+            ``sample_domain`` are taken as target rows. See
+            :func:`skot.da.make_da_pipeline`.
 
         Returns
         -------
@@ -328,6 +345,11 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         X = validate_data(
             self, X, reset=not warm, dtype=[np.float64, np.float32], ensure_min_samples=2
         )
+        if sample_domain is not None:
+            if y is not None and np.ndim(y) == 2:
+                raise ValueError("Pass either a target sample y (2-D) or sample_domain, not both.")
+            source = check_sample_domain(sample_domain, len(X))
+            X, y = X[source], X[~source]
         Y = check_target_sample(y, X.shape[1], self)
         dev = resolve_device(self.device)
         rng, gen = make_rngs(self.random_state, dev)
@@ -366,8 +388,27 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if not warm:
             self.init_loss_curve_ = init_curve
             self.init_n_iter_ = init_steps
+        self.adapts_domains_ = sample_domain is not None
         self.transport_cost_ = float(self.transport_cost(X).mean())
         return self
+
+    def fit_transform(self, X, y=None, *, sample_domain=None):
+        """Fit, then transform the rows of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_target_samples, n_features) or None
+            As in :meth:`fit`.
+        sample_domain : array-like of shape (n_samples,), default=None
+            As in :meth:`fit`: source rows are mapped onto the target domain
+            and target rows are returned unchanged.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+        """
+        return self.fit(X, y, sample_domain=sample_domain).transform(X, sample_domain=sample_domain)
 
     @staticmethod
     def _normalisation(X, Y):
@@ -525,19 +566,40 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         out = torch.cat(out).double() * self.scale_ + to_tensor(self.center_, dev, torch.float64)
         return to_numpy(out, X.dtype)
 
-    def transform(self, X):
+    def transform(self, X, sample_domain=None):
         """Push rows of X through the flow from time 0 to 1 (P towards Q).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+        sample_domain : array-like of shape (n_samples,), default=None
+            When given, only source rows (non-negative domain) are pushed;
+            target rows are returned unchanged. When None, every row is
+            pushed, unless the estimator was fitted with ``sample_domain``:
+            rows are then target rows, already in the domain that the source
+            is brought into, and come back unchanged (so a Pipeline's
+            ``predict`` on new target rows needs no extra argument).
 
         Returns
         -------
         ndarray of shape (n_samples, n_features)
             ``T(X)``, in X's float dtype.
         """
-        return self._flow(X)
+        if sample_domain is None:
+            if getattr(self, "adapts_domains_", False):
+                return self._checked(X)[0].copy()
+            return self._flow(X)
+        X, _ = self._checked(X)
+        source = np.asarray(sample_domain) >= 0
+        if source.ndim != 1 or len(source) != len(X):
+            raise ValueError(
+                f"sample_domain must be a 1-D array with one entry per row of X "
+                f"({len(X)}); got shape {np.shape(sample_domain)}."
+            )
+        out = X.copy()
+        if source.any():
+            out[source] = self._flow(X[source])
+        return out
 
     def inverse_transform(self, X):
         """Pull rows back through the flow from time 1 to 0 (Q towards P).

@@ -1,0 +1,72 @@
+"""The ``sample_domain`` convention of skada: which rows of a stacked X are
+source rows and which are target rows.
+
+One array X holds the rows of every domain. ``sample_domain`` gives each row
+an integer: non-negative for a source domain, negative for a target domain.
+Target rows carry the placeholder label -1 in ``y``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["UNLABELLED", "check_sample_domain", "source_rows"]
+
+UNLABELLED = -1  # skada's label for target rows, whose labels are unknown
+
+
+def check_sample_domain(sample_domain, n_samples: int) -> np.ndarray:
+    """Validated ``sample_domain`` as a boolean mask of the source rows.
+
+    Raises
+    ------
+    ValueError
+        Naming the problem, when ``sample_domain`` is not a 1-D integer
+        array with one entry per row, or lacks two rows of either kind.
+    """
+    domain = np.asarray(sample_domain)
+    if domain.ndim != 1 or len(domain) != n_samples:
+        raise ValueError(
+            f"sample_domain must be a 1-D array with one entry per row of X "
+            f"({n_samples}); got shape {domain.shape}."
+        )
+    integral = domain.dtype.kind in "iu" or (
+        domain.dtype.kind == "f" and np.all(np.isfinite(domain) & (domain == np.round(domain)))
+    )
+    if not integral:
+        raise ValueError(
+            f"sample_domain must hold integers (>= 0 for source rows, < 0 for "
+            f"target rows); got dtype {domain.dtype}."
+        )
+    source = domain >= 0
+    n_source, n_target = int(source.sum()), int((~source).sum())
+    if n_source < 2 or n_target < 2:
+        raise ValueError(
+            f"sample_domain must mark at least 2 source rows (>= 0) and 2 "
+            f"target rows (< 0); got {n_source} and {n_target}."
+        )
+    return source
+
+
+def source_rows(y, sample_domain, n_samples: int) -> np.ndarray:
+    """Boolean mask of the labelled source rows.
+
+    From ``sample_domain`` when it is given; otherwise the rows whose label
+    is not the placeholder -1.
+    """
+    if sample_domain is not None:
+        return check_sample_domain(sample_domain, n_samples)
+    if y is None:
+        raise ValueError(
+            "Pass sample_domain (>= 0 for source rows, < 0 for target rows), or "
+            "labels y with -1 on the target rows, to say which rows are source rows."
+        )
+    labels = np.asarray(y)
+    if labels.ndim == 2 and labels.shape[1] == 1:  # a column vector of labels
+        labels = labels[:, 0]
+    labelled = labels != UNLABELLED
+    if labelled.ndim != 1:
+        raise ValueError(f"y must be 1-D labels; got shape {labelled.shape}.")
+    if labelled.sum() < 2:
+        raise ValueError("Fewer than 2 labelled rows: y is -1 (unlabelled) nearly everywhere.")
+    return labelled
