@@ -1,7 +1,7 @@
 """skot: continuous-time optimal transport with neural ODEs, as scikit-learn
 estimators on PyTorch."""
 
-from . import datasets, metrics
+from . import da, datasets, metrics
 from ._mutual_information import mutual_information
 from ._otflow import OTFlowDensity
 from ._qflow import QFlowTransport
@@ -15,6 +15,7 @@ __all__ = [
     "SJKOGenerator",
     "TelescopingRatioEstimator",
     "TrainingDivergedError",
+    "da",
     "datasets",
     "metrics",
     "mutual_information",
