@@ -13,12 +13,15 @@ from scipy.spatial.distance import cdist
 from ._ot import assignment
 
 __all__ = [
+    "ImportanceWeightedScorer",
     "displacement_cosine",
     "empirical_w2_squared",
     "energy_distance",
     "l2_uvp",
     "monge_gap",
+    "prediction_entropy_scorer",
     "transport_score",
+    "transport_scorer",
 ]
 
 
@@ -193,3 +196,163 @@ def energy_distance(x, y) -> float:
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     return float(2 * cdist(x, y).mean() - cdist(x, x).mean() - cdist(y, y).mean())
+
+
+# --------------------------------------------- scorers for domain adaptation
+#
+# Scorers with scikit-learn's signature ``scorer(estimator, X, y)``, for
+# ``GridSearchCV(..., scoring=...)`` on stacked source and target rows. Target
+# rows are told by ``sample_domain`` when it is passed, else by the label -1
+# (skada's convention), so the scorers work without metadata routing. None
+# uses a target label.
+
+
+def _target_rows(X, y, sample_domain):
+    from ._domains import source_rows
+
+    return ~source_rows(y, sample_domain, len(X))
+
+
+def _adapting_step(estimator):
+    """Split a fitted Pipeline around its first step fitted with
+    sample_domain: (steps before, that step, steps after)."""
+    steps = getattr(estimator, "steps", [(None, estimator)])
+    for i, (_, step) in enumerate(steps):
+        if getattr(step, "adapts_domains_", False):
+            return steps[:i], step, steps[i + 1 :]
+    raise ValueError(
+        "transport_scorer needs a QFlowTransport fitted with sample_domain, alone or "
+        "as a step of a Pipeline."
+    )
+
+
+def _predict_source_rows(estimator, X):
+    """Predictions for source rows: through the pipeline's adapting step as
+    source rows (mapped), where ``predict`` alone would take them as target
+    rows and let them through."""
+    try:
+        before, flow, after = _adapting_step(estimator)
+    except ValueError:
+        return estimator.predict(X)
+    for _, step in before:
+        X = step.transform(X)
+    X = flow.transform(X, sample_domain=np.zeros(len(X), dtype=int))
+    for _, step in after[:-1]:
+        X = step.transform(X)
+    return after[-1][1].predict(X)
+
+
+def transport_scorer(estimator, X, y=None, sample_domain=None) -> float:
+    """Transport criterion of a domain-adaptation flow on held-out rows.
+
+    Finds the :class:`~skot.QFlowTransport` fitted with ``sample_domain``
+    (alone, or a step of a Pipeline, after the steps before it) and returns
+    :func:`transport_score` of its map from the held-out source rows to the
+    held-out target rows. It needs no label and does not depend on
+    ``gamma``, so a grid search over ``gamma`` in a domain-adaptation
+    Pipeline can use it.
+
+    Parameters
+    ----------
+    estimator : QFlowTransport or Pipeline
+    X : array-like of shape (n_samples, n_features)
+        Stacked held-out rows of both domains.
+    y : array-like of shape (n_samples,), default=None
+        Labels, -1 on target rows (used when ``sample_domain`` is None).
+    sample_domain : array-like of shape (n_samples,), default=None
+
+    Returns
+    -------
+    float
+        Higher is better; 0 for an optimal map onto the target.
+    """
+    before, flow, _ = _adapting_step(estimator)
+    target = _target_rows(X, y, sample_domain)
+    for _, step in before:
+        X = step.transform(X)
+    X = np.asarray(X)
+    mapped = flow.transform(X[~target], sample_domain=np.zeros((~target).sum(), int))
+    return transport_score(X[~target], mapped, X[target])
+
+
+def prediction_entropy_scorer(estimator, X, y=None, sample_domain=None) -> float:
+    """Minus the mean entropy of the predicted class probabilities on target rows.
+
+    Confident predictions on the target domain score high (Morerio et al.,
+    "Minimal-entropy correlation alignment", ICLR 2018). It is blind to
+    confident mistakes: use it beside another criterion.
+
+    Parameters
+    ----------
+    estimator : classifier with ``predict_proba``
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,), default=None
+        Labels, -1 on target rows (used when ``sample_domain`` is None).
+    sample_domain : array-like of shape (n_samples,), default=None
+
+    Returns
+    -------
+    float
+        In ``[-log(n_classes), 0]``; higher is better.
+    """
+    target = _target_rows(X, y, sample_domain)
+    proba = np.clip(estimator.predict_proba(np.asarray(X)[target]), 1e-12, 1.0)
+    return float((proba * np.log(proba)).sum(1).mean())
+
+
+class ImportanceWeightedScorer:
+    """Importance-weighted validation: source accuracy weighted by q(x)/p(x).
+
+    On the held-out rows, a density-ratio estimator is fitted with the source
+    rows as P and the target rows as Q, and the estimator's accuracy on the
+    labelled source rows is averaged with the weights ``q(x) / p(x)``. Under
+    covariate shift this estimates the target accuracy without target labels
+    (Sugiyama, Krauledat and Mueller, JMLR 2007). In a Pipeline with a
+    :class:`~skot.QFlowTransport` fitted with ``sample_domain``, the source
+    rows are predicted as source rows: mapped onto the target domain first.
+
+    Parameters
+    ----------
+    ratio_estimator : estimator, default=None
+        Fitted as ``ratio_estimator.fit(X_source, X_target)``; must have
+        ``predict_weights(X, normalize=True)``. ``None`` takes a
+        :class:`~skot.TelescopingRatioEstimator` with a single classifier
+        (``bridge="none"``), cheap enough to refit in every fold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skot import TelescopingRatioEstimator
+    >>> from skot.metrics import ImportanceWeightedScorer
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(300, 2))
+    >>> y = (X[:, 0] > 0).astype(int)
+    >>> y[200:] = -1  # the last rows are target rows
+    >>> clf = LogisticRegression().fit(X[:200], y[:200])
+    >>> ratio = TelescopingRatioEstimator(bridge="none", max_iter=100, random_state=0)
+    >>> score = ImportanceWeightedScorer(ratio)(clf, X, y)
+    >>> bool(0.9 < score <= 1.0)
+    True
+    """
+
+    def __init__(self, ratio_estimator=None):
+        self.ratio_estimator = ratio_estimator
+
+    def __call__(self, estimator, X, y, sample_domain=None) -> float:
+        from sklearn.base import clone
+
+        from ._telescoping import TelescopingRatioEstimator
+
+        X, y = np.asarray(X), np.asarray(y)
+        target = _target_rows(X, y, sample_domain)
+        ratio = self.ratio_estimator
+        if ratio is None:
+            ratio = TelescopingRatioEstimator(bridge="none", max_iter=500, random_state=0)
+        ratio = clone(ratio).fit(X[~target], X[target])
+        weights = ratio.predict_weights(X[~target], normalize=True)
+        correct = _predict_source_rows(estimator, X[~target]) == y[~target]
+        return float(np.average(correct, weights=weights))
+
+    def __repr__(self):
+        return f"ImportanceWeightedScorer(ratio_estimator={self.ratio_estimator!r})"
