@@ -162,7 +162,7 @@ class OTFlowDensity(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMi
     n_iter_ : int
         Gradient steps taken.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined when X has string feature names.
 
     See Also

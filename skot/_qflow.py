@@ -187,7 +187,7 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     n_iter_ : int
         Refinement flow updates taken.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined when X has string feature names.
 
     See Also

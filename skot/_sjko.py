@@ -131,7 +131,7 @@ class SJKOGenerator(BaseEstimator):
     n_iter_ : int
         Gradient steps of the map in this fit.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined when X has string feature names.
 
     See Also

@@ -119,7 +119,7 @@ class TelescopingRatioEstimator(BaseEstimator):
         The network :math:`r(x, t)`, on standardised coordinates.
     transport_ : QFlowTransport or None
         The flow of the bridge (None unless ``bridge="qflow"``).
-    grid_ : ndarray of shape (n_intervals_ + 1,)
+    grid_ : ndarray of shape (`n_intervals_` + 1,)
         Time grid of the bridge.
     mean_ : ndarray of shape (n_features,)
     scale_ : ndarray of shape (n_features,)
@@ -131,7 +131,7 @@ class TelescopingRatioEstimator(BaseEstimator):
     n_iter_ : int
         Gradient steps taken.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined when X has string feature names.
 
     See Also
