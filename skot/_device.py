@@ -9,6 +9,7 @@ generator instead of from the global one.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Callable, Iterator
 
@@ -135,3 +136,21 @@ def batches(n: int, batch_size: int) -> Iterator[slice]:
     """Consecutive slices of at most ``batch_size`` rows covering ``range(n)``."""
     for start in range(0, n, batch_size):
         yield slice(start, min(start + batch_size, n))
+
+
+class PicklesNetworksOnCPU:
+    """Mixin: pickle the fitted networks named in ``_networks`` on the CPU.
+
+    Tensors are pickled with their device, so a model fitted on a GPU would
+    not load on a machine without one. The estimator itself is not moved:
+    only the pickled copy is. Put it before ``BaseEstimator`` in the bases.
+    """
+
+    _networks: tuple[str, ...] = ()
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        for key in self._networks:
+            if key in state:
+                state[key] = copy.deepcopy(state[key]).to("cpu")
+        return state

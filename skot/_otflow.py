@@ -20,7 +20,15 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._device import batches, build_module, make_rngs, module_to, resolve_device, to_tensor
+from ._device import (
+    PicklesNetworksOnCPU,
+    batches,
+    build_module,
+    make_rngs,
+    module_to,
+    resolve_device,
+    to_tensor,
+)
 from ._ode import integrate, time_grid
 from ._potential import OTPotential
 from ._training import train_on_schedule
@@ -72,7 +80,13 @@ def _negative_log_likelihood(end: torch.Tensor, d: int) -> torch.Tensor:
     return 0.5 * z.square().sum(1) + 0.5 * d * _LOG_2PI - logdet
 
 
-class OTFlowDensity(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseEstimator):
+class OTFlowDensity(
+    PicklesNetworksOnCPU,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    DensityMixin,
+    BaseEstimator,
+):
     r"""Density estimation by OT-Flow, a continuous normalising flow with an
     optimal-transport potential.
 
@@ -187,6 +201,8 @@ class OTFlowDensity(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMi
     >>> density.sample(4, random_state=0).shape
     (4, 2)
     """
+
+    _networks = ("potential_",)
 
     _parameter_constraints: dict = {
         "alpha_transport": [Interval(Real, 0, None, closed="left")],
@@ -472,15 +488,7 @@ class OTFlowDensity(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMi
         Z = rng.standard_normal((n_samples, self.n_features_in_))
         return self._decode(Z, resolve_device(self.device))
 
-    # ------------------------------------------------------------ pickling
-
-    def __getstate__(self):
-        # Move the potential to the CPU so that a model fitted on a GPU loads
-        # on a machine without one.
-        state = super().__getstate__()
-        if "potential_" in state:
-            state["potential_"] = copy.deepcopy(state["potential_"]).to("cpu")
-        return state
+    # ------------------------------------------------------------ tags
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

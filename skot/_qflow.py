@@ -12,6 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._device import (
+    PicklesNetworksOnCPU,
     batches,
     build_module,
     make_rngs,
@@ -44,7 +45,7 @@ def _path_cost(states: list[torch.Tensor], grid: torch.Tensor) -> torch.Tensor:
     return cost
 
 
-class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     r"""Optimal transport map between two samples by a refined neural-ODE flow.
 
     Q-flow learns a velocity field :math:`f(x, t)` whose flow
@@ -211,6 +212,8 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     >>> qflow.trajectory(X[:3]).shape  # rows, grid nodes, features
     (3, 5, 2)
     """
+
+    _networks = ("velocity_",)
 
     _parameter_constraints: dict = {
         "gamma": [Interval(Real, 0, None, closed="left")],
@@ -691,15 +694,7 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             Y = np.random.RandomState(0).standard_normal(X.shape)
         return transport_score(X, self.transform(X), Y)
 
-    # ------------------------------------------------------------ pickling
-
-    def __getstate__(self):
-        # Tensors are pickled with their device; move the networks to the CPU
-        # so that a model fitted on a GPU loads on a machine without one.
-        state = super().__getstate__()
-        if "velocity_" in state:
-            state["velocity_"] = copy.deepcopy(state["velocity_"]).to("cpu")
-        return state
+    # ------------------------------------------------------------ tags
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -14,7 +14,15 @@ from sklearn.utils import TransformerTags, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._device import batches, build_module, make_rngs, module_to, resolve_device, to_tensor
+from ._device import (
+    PicklesNetworksOnCPU,
+    batches,
+    build_module,
+    make_rngs,
+    module_to,
+    resolve_device,
+    to_tensor,
+)
 from ._nets import NoisyMap, ResidualMLP
 from ._semidual import DIVERGENCES, map_loss, potential_loss, r1_penalty, step_cost
 from ._training import FiniteGuard, progress
@@ -31,7 +39,7 @@ _R1_EVERY = 4
 _SCORE_ROWS = 2000  # rows on each side of the energy distance in score
 
 
-class SJKOGenerator(BaseEstimator):
+class SJKOGenerator(PicklesNetworksOnCPU, BaseEstimator):
     r"""Generative model by a scalable JKO scheme (S-JKO).
 
     Learns a map :math:`T` from a prior :math:`\mu_0 = N(0, I)` (with an
@@ -155,6 +163,8 @@ class SJKOGenerator(BaseEstimator):
     >>> len(gen.history_["map_loss"])
     2
     """
+
+    _networks = ("map_", "potential_")
 
     _parameter_constraints: dict = {
         "n_phases": [Interval(Integral, 1, None, closed="left")],
@@ -447,16 +457,7 @@ class SJKOGenerator(BaseEstimator):
         X = X[:_SCORE_ROWS]
         return -energy_distance(X, self.sample(len(X), random_state=0))
 
-    # ------------------------------------------------------------ pickling
-
-    def __getstate__(self):
-        # Networks go to the CPU, so that a model fitted on a GPU loads on a
-        # machine without one.
-        state = super().__getstate__()
-        for key in ("map_", "potential_"):
-            if key in state:
-                state[key] = copy.deepcopy(state[key]).to("cpu")
-        return state
+    # ------------------------------------------------------------ tags
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -14,7 +14,15 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._bridges import DirectBridge, FlowBridge, LinearBridge
-from ._device import batches, build_module, make_rngs, module_to, resolve_device, to_tensor
+from ._device import (
+    PicklesNetworksOnCPU,
+    batches,
+    build_module,
+    make_rngs,
+    module_to,
+    resolve_device,
+    to_tensor,
+)
 from ._nets import ACTIVATIONS, TimeMLP
 from ._ode import time_grid
 from ._qflow import QFlowTransport
@@ -27,7 +35,7 @@ __all__ = ["TelescopingRatioEstimator"]
 _VALIDATION_ROWS = 8192  # cap on the rows the validation loss is computed on
 
 
-class TelescopingRatioEstimator(BaseEstimator):
+class TelescopingRatioEstimator(PicklesNetworksOnCPU, BaseEstimator):
     r"""Log density ratio :math:`\log q(x)/p(x)` telescoped along a flow from P to Q.
 
     A single classifier between samples of P and Q estimates their log ratio
@@ -159,6 +167,8 @@ class TelescopingRatioEstimator(BaseEstimator):
     >>> float(ratio.predict_weights(X, normalize=True).mean().round(6))
     1.0
     """
+
+    _networks = ("ratio_",)
 
     _parameter_constraints: dict = {
         "transport": [HasMethods(["fit", "trajectory"]), None],
@@ -435,15 +445,7 @@ class TelescopingRatioEstimator(BaseEstimator):
         r_q = torch.as_tensor(self.score_samples(Y), dtype=torch.float64)
         return -float(F.softplus(r_p).mean() + F.softplus(-r_q).mean())
 
-    # ------------------------------------------------------------ pickling
-
-    def __getstate__(self):
-        # Move the network to the CPU so that a model fitted on a GPU loads on
-        # a machine without one (the transport does the same for itself).
-        state = super().__getstate__()
-        if "ratio_" in state:
-            state["ratio_"] = copy.deepcopy(state["ratio_"]).to("cpu")
-        return state
+    # ------------------------------------------------------------ tags
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
