@@ -10,20 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["UNLABELLED", "check_sample_domain", "source_rows"]
+__all__ = ["UNLABELLED", "check_sample_domain", "domain_array", "source_rows"]
 
 UNLABELLED = -1  # skada's label for target rows, whose labels are unknown
 
 
-def check_sample_domain(sample_domain, n_samples: int) -> np.ndarray:
-    """Validated ``sample_domain`` as a boolean mask of the source rows.
-
-    Raises
-    ------
-    ValueError
-        Naming the problem, when ``sample_domain`` is not a 1-D integer
-        array with one entry per row, or lacks two rows of either kind.
-    """
+def domain_array(sample_domain, n_samples: int) -> np.ndarray:
+    """``sample_domain`` as an array, checked: 1-D, one integer per row."""
     domain = np.asarray(sample_domain)
     if domain.ndim != 1 or len(domain) != n_samples:
         raise ValueError(
@@ -38,6 +31,19 @@ def check_sample_domain(sample_domain, n_samples: int) -> np.ndarray:
             f"sample_domain must hold integers (>= 0 for source rows, < 0 for "
             f"target rows); got dtype {domain.dtype}."
         )
+    return domain
+
+
+def check_sample_domain(sample_domain, n_samples: int) -> np.ndarray:
+    """Validated ``sample_domain`` as a boolean mask of the source rows.
+
+    Raises
+    ------
+    ValueError
+        Naming the problem, when ``sample_domain`` is not a 1-D integer
+        array with one entry per row, or lacks two rows of either kind.
+    """
+    domain = domain_array(sample_domain, n_samples)
     source = domain >= 0
     n_source, n_target = int(source.sum()), int((~source).sum())
     if n_source < 2 or n_target < 2:

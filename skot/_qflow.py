@@ -21,7 +21,7 @@ from ._device import (
     to_numpy,
     to_tensor,
 )
-from ._domains import check_sample_domain
+from ._domains import check_sample_domain, domain_array
 from ._flow_matching import distil_joined_flow, train_ot_cfm
 from ._nets import ACTIVATIONS, MLP, TimeMLP
 from ._ode import integrate, time_grid
@@ -593,12 +593,7 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
                 return self._checked(X)[0].copy()
             return self._flow(X)
         X, _ = self._checked(X)
-        source = np.asarray(sample_domain) >= 0
-        if source.ndim != 1 or len(source) != len(X):
-            raise ValueError(
-                f"sample_domain must be a 1-D array with one entry per row of X "
-                f"({len(X)}); got shape {np.shape(sample_domain)}."
-            )
+        source = domain_array(sample_domain, len(X)) >= 0
         out = X.copy()
         if source.any():
             out[source] = self._flow(X[source])

@@ -110,6 +110,14 @@ def test_bad_sample_domain_is_named(domain, match):
         QFlowTransport(**CHEAP).fit(X, sample_domain=domain)
 
 
+def test_bad_sample_domain_at_transform_is_named(shifted, adapted):
+    X = shifted[0]
+    with pytest.raises(ValueError, match="one entry per row"):
+        adapted[0].transform(X, sample_domain=np.ones(3, dtype=int))
+    with pytest.raises(ValueError, match="integers"):
+        adapted[0].transform(X, sample_domain=np.full(len(X), 0.5))
+
+
 def test_target_sample_and_sample_domain_together_are_refused():
     X = np.random.RandomState(0).normal(size=(10, 2))
     domain = np.r_[np.ones(5, dtype=int), -np.ones(5, dtype=int)]
