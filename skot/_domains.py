@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["UNLABELLED", "check_sample_domain", "domain_array", "source_rows"]
+__all__ = [
+    "UNLABELLED",
+    "check_sample_domain",
+    "domain_array",
+    "source_rows",
+    "split_by_domain",
+]
 
 UNLABELLED = -1  # skada's label for target rows, whose labels are unknown
 
@@ -52,6 +58,18 @@ def check_sample_domain(sample_domain, n_samples: int) -> np.ndarray:
             f"target rows (< 0); got {n_source} and {n_target}."
         )
     return source
+
+
+def split_by_domain(X: np.ndarray, y, sample_domain) -> tuple[np.ndarray, np.ndarray]:
+    """The source rows and the target rows of a stacked X.
+
+    For the estimators whose ``y`` is otherwise a second sample (of Q): with
+    ``sample_domain``, ``y`` can only be labels, which are ignored.
+    """
+    if y is not None and np.ndim(y) == 2:
+        raise ValueError("Pass either a target sample y (2-D) or sample_domain, not both.")
+    source = check_sample_domain(sample_domain, len(X))
+    return X[source], X[~source]
 
 
 def source_rows(y, sample_domain, n_samples: int) -> np.ndarray:

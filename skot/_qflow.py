@@ -21,7 +21,7 @@ from ._device import (
     to_numpy,
     to_tensor,
 )
-from ._domains import check_sample_domain, domain_array
+from ._domains import domain_array, split_by_domain
 from ._flow_matching import distil_joined_flow, train_ot_cfm
 from ._nets import ACTIVATIONS, MLP, TimeMLP
 from ._ode import integrate, time_grid
@@ -349,10 +349,7 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
             self, X, reset=not warm, dtype=[np.float64, np.float32], ensure_min_samples=2
         )
         if sample_domain is not None:
-            if y is not None and np.ndim(y) == 2:
-                raise ValueError("Pass either a target sample y (2-D) or sample_domain, not both.")
-            source = check_sample_domain(sample_domain, len(X))
-            X, y = X[source], X[~source]
+            X, y = split_by_domain(X, y, sample_domain)
         Y = check_target_sample(y, X.shape[1], self)
         dev = resolve_device(self.device)
         rng, gen = make_rngs(self.random_state, dev)

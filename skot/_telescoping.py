@@ -23,6 +23,7 @@ from ._device import (
     resolve_device,
     to_tensor,
 )
+from ._domains import split_by_domain
 from ._nets import ACTIVATIONS, TimeMLP
 from ._ode import time_grid
 from ._qflow import QFlowTransport
@@ -228,18 +229,30 @@ class TelescopingRatioEstimator(PicklesNetworksOnCPU, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
 
+    # Domain adaptation: ``sample_domain`` is routed to fit without a
+    # set_fit_request call, as in skada and QFlowTransport.
+    __metadata_request__fit = {"sample_domain": True}
+
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, *, sample_domain=None):
         """Fit the log ratio between the distributions of X's rows (P) and y's (Q).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Sample of P.
+            Sample of P; with ``sample_domain``, the stacked rows of both
+            domains.
         y : array-like of shape (n_target_samples, n_features) or None
             Sample of Q (written ``Y`` in the docs); its number of rows may
             differ from X's. None, or a 1-D array of labels (as a Pipeline
             passes), takes Q = N(0, I).
+        sample_domain : array-like of shape (n_samples,), default=None
+            Domain adaptation (skada's convention): rows of X with a
+            non-negative domain are the source sample P, rows with a negative
+            one the target sample Q, and ``y`` (labels, -1 on target rows) is
+            ignored. :meth:`predict_weights` on source rows then gives the
+            importance weights of covariate-shift correction; see
+            :class:`skot.da.ImportanceWeightedEstimator`.
 
         Returns
         -------
@@ -249,6 +262,8 @@ class TelescopingRatioEstimator(PicklesNetworksOnCPU, BaseEstimator):
         X = validate_data(
             self, X, reset=not warm, dtype=[np.float64, np.float32], ensure_min_samples=2
         )
+        if sample_domain is not None:
+            X, y = split_by_domain(X, y, sample_domain)
         Y = check_target_sample(y, X.shape[1], self)
         dev = resolve_device(self.device)
         rng, gen = make_rngs(self.random_state, dev)

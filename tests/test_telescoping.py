@@ -110,13 +110,14 @@ def test_log_ratio_of_two_gaussians_in_1d():
 @pytest.mark.statistical
 def test_mixture_log_ratio_beats_one_classifier():
     # Q-flow's density-ratio experiment: P has three components, Q two.
-    # Measured (this test's settings): MAE 0.19 with the Q-flow bridge,
-    # 0.22 for one classifier.
+    # Measured (this test's settings): MAE 0.192 with the Q-flow bridge,
+    # 0.217 for one classifier. The flow is refined for 20 steps, not the
+    # default 100: the MAE is 0.191 after 100, in 30 s more.
     X, Y, (P, Q) = make_mixture_pair(10000, random_state=0)
     test = np.concatenate([P.sample(5000, random_state=1), Q.sample(5000, random_state=2)])
     true = Q.logpdf(test) - P.logpdf(test)
     common = dict(hidden_layer_sizes=(128, 128, 128), max_iter=2000, random_state=0)
-    qflow = QFlowTransport(random_state=0).fit(X, Y)
+    qflow = QFlowTransport(max_iter=20, random_state=0).fit(X, Y)
     telescoped = TelescopingRatioEstimator(qflow, n_intervals=4, **common).fit(X, Y)
     single = TelescopingRatioEstimator(bridge="none", **common).fit(X, Y)
 
@@ -235,6 +236,23 @@ def test_early_stopping_records_a_validation_loss_per_check(shifted):
     # restoring the best of them is tested on train_on_schedule itself
     assert len(est.validation_scores_) == len(est.loss_curve_) == -(-est.n_iter_ // 50)
     assert all(np.isfinite(est.validation_scores_))
+
+
+def test_stacked_domains_give_the_same_ratio_as_two_samples(shifted):
+    # skada's convention: one stacked X, sample_domain >= 0 on P's rows (the
+    # source) and < 0 on Q's (the target); y holds labels and is ignored.
+    X, Y = shifted
+    stacked = np.concatenate([Y[:100], X, Y[100:]])
+    domain = np.r_[-np.ones(100, int), np.zeros(len(X), int), -2 * np.ones(len(Y) - 100, int)]
+    labels = np.where(domain >= 0, 1, -1)
+    est = TelescopingRatioEstimator(bridge="none", **FAST)
+    two = clone(est).fit(X, Y).score_samples(X)
+    one = clone(est).fit(stacked, labels, sample_domain=domain).score_samples(X)
+    np.testing.assert_array_equal(one, two)
+    with pytest.raises(ValueError, match="either a target sample y"):
+        clone(est).fit(stacked, stacked, sample_domain=domain)
+    with pytest.raises(ValueError, match="at least 2 source rows"):
+        clone(est).fit(stacked, labels, sample_domain=-np.ones(len(stacked), int))
 
 
 def test_divergence_is_loud(shifted):
