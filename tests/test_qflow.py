@@ -114,7 +114,11 @@ def test_normalising_flow_without_target():
 def test_grid_search_over_gamma_selects_a_good_map():
     X, Y, problem = make_gaussian_ot(1000, 2, random_state=4)
     X_test = problem.sample_p(5000, random_state=5)
-    grid = [0.0, 0.05, 0.5, 2.0]
+    # Measured L2-UVP with these settings: 0.79 (gamma=0), 2.75 (0.05),
+    # 16.5 (0.5), 19.2 (2): at this rate and budget a large transport term
+    # stops the flow short of Q. Three of them make a grid with one good
+    # choice, one near miss and one bad choice.
+    grid = [0.0, 0.05, 2.0]
     base = QFlowTransport(
         init_max_iter=500,
         max_iter=30,
@@ -127,13 +131,16 @@ def test_grid_search_over_gamma_selects_a_good_map():
         random_state=0,
     )
     search = GridSearchCV(base, {"gamma": grid}, cv=2).fit(X, Y)
+    chosen = search.best_params_["gamma"]
     uvp = {}
     for gamma in grid:
-        model = clone(base).set_params(gamma=gamma).fit(X, Y)
+        if gamma == chosen:  # the refitted best estimator: its full-data fit
+            model = search.best_estimator_
+        else:
+            model = clone(base).set_params(gamma=gamma).fit(X, Y)
         uvp[gamma] = l2_uvp(
             model.transform(X_test), problem.transport(X_test), problem.target_variance
         )
-    chosen = search.best_params_["gamma"]
     assert uvp[chosen] <= 1.5 * min(uvp.values()), (chosen, uvp)
     # the grid must contain a bad choice for this to mean anything
     assert max(uvp.values()) > 3 * min(uvp.values()), uvp
@@ -283,8 +290,11 @@ def test_otflow_initialisation_passes_through_the_gaussian():
     X, Y, problem = make_gaussian_ot(3000, 2, random_state=0)
     X_test = problem.sample_p(3000, random_state=1)
     Y_test = problem.sample_q(3000, random_state=2)
+    # Measured at 250 steps: middle mean within 0.053 of 0, covariance within
+    # 0.027 of I; fit to Q 0.038 against 0.043 for OT-CFM; cost 1.349 against
+    # W2^2 = 1.295.
     model = QFlowTransport(
-        init="otflow", n_flips=0, init_max_iter=400, n_intervals=4, random_state=0
+        init="otflow", n_flips=0, init_max_iter=250, n_intervals=4, random_state=0
     ).fit(X, Y)
     # Half-way (a node of the 4-interval grid) the flow is at N(0, I), in the
     # normalised coordinates of the fit.
@@ -292,7 +302,7 @@ def test_otflow_initialisation_passes_through_the_gaussian():
     np.testing.assert_allclose(middle.mean(0), 0.0, atol=0.1)
     np.testing.assert_allclose(np.cov(middle.T), np.eye(2), atol=0.15)
     # ... and it ends on Q about as well as the OT-CFM initialisation does.
-    cfm = QFlowTransport(n_flips=0, init_max_iter=400, random_state=0).fit(X, Y)
+    cfm = QFlowTransport(n_flips=0, init_max_iter=250, random_state=0).fit(X, Y)
     fit = empirical_w2_squared(model.transform(X_test), Y_test)
     assert fit < 2 * empirical_w2_squared(cfm.transform(X_test), Y_test) + 0.02
     # A detour through N(0, I) costs more than the straight OT-CFM flow; the
