@@ -19,9 +19,11 @@ Methods
 ``no adaptation`` (source rows only), skot's ``QFlowTransport`` in
 ``make_da_pipeline``, importance weighting with ``TelescopingRatioEstimator``
 (``ImportanceWeightedEstimator``), skada's ``OTMappingAdapter`` (EMD),
-``EntropicOTMappingAdapter`` (Sinkhorn) and ``LinearOTMappingAdapter``, and
-``target labels`` (the classifier trained on labelled target rows: a
-ceiling, not a method).
+``EntropicOTMappingAdapter`` (Sinkhorn) and ``LinearOTMappingAdapter``,
+skada's importance weighting by a kernel density ratio
+(``DensityReweightAdapter``) and by a domain classifier
+(``DiscriminatorReweightAdapter``), and ``target labels`` (the classifier
+trained on labelled target rows: a ceiling, not a method).
 
 Usage::
 
@@ -83,6 +85,7 @@ def skada_shifted(shift, random_state=0):
 
 
 def methods(classifier, preprocessing, quick):
+    from skada import DensityReweightAdapter, DiscriminatorReweightAdapter
     from skada import make_da_pipeline as skada_pipeline
     from skada._mapping import (
         EntropicOTMappingAdapter,
@@ -99,6 +102,9 @@ def methods(classifier, preprocessing, quick):
     def pre():
         return [clone(step) for step in preprocessing]
 
+    def weighted():  # skada's reweighting adapters route sample_weight to it
+        return clone(classifier).set_fit_request(sample_weight=True)
+
     return {
         "no adaptation": None,
         "skot QFlowTransport": make_da_pipeline(*pre(), qflow, clone(classifier)),
@@ -110,6 +116,12 @@ def methods(classifier, preprocessing, quick):
             *pre(), EntropicOTMappingAdapter(reg_e=1.0), clone(classifier)
         ),
         "skada linear mapping": skada_pipeline(*pre(), LinearOTMappingAdapter(), clone(classifier)),
+        # skada's importance-weighting peers: a kernel density ratio, and a
+        # single classifier's (what bridge="none" is in skot).
+        "skada density reweighting": skada_pipeline(*pre(), DensityReweightAdapter(), weighted()),
+        "skada discriminator reweighting": skada_pipeline(
+            *pre(), DiscriminatorReweightAdapter(), weighted()
+        ),
         "target labels (ceiling)": "oracle",
     }
 
