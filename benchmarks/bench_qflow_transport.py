@@ -65,11 +65,10 @@ def _qflow_pair(X, Y, seed, gamma, extra_rounds=0):
     refined = copy.deepcopy(init).set_params(n_flips=2, warm_start=True)
     refined, t_refine = _timed(lambda: refined.fit(X, Y))
     out = [("OT-CFM (init alone)", init, t_init), ("QFlowTransport", refined, t_init + t_refine)]
-    longer, seconds = copy.deepcopy(refined), t_init + t_refine
-    for _ in range(extra_rounds):
-        longer, t_round = _timed(lambda longer=longer: longer.fit(X, Y))
-        seconds += t_round
     if extra_rounds:
+        longer, seconds = copy.deepcopy(refined), t_init + t_refine
+        for _ in range(extra_rounds):
+            seconds += _timed(lambda: longer.fit(X, Y))[1]
         steps = (1 + extra_rounds) * 2 * refined.max_iter
         out.append((f"QFlowTransport ({steps} refinement steps)", longer, seconds))
     return out
