@@ -41,6 +41,10 @@ from torch import nn
 
 __all__ = ["OTPotential", "log_cosh"]
 
+# Bytes of per-sample temporaries held at once when evaluating the Laplacian
+# without autograd (see OTPotential._in_chunks): a few L2 caches.
+_CHUNK_BYTES = 2**21
+
 
 def log_cosh(x: torch.Tensor) -> torch.Tensor:
     """``log(cosh(x))`` without overflow: ``|x| + softplus(-2|x|) - log 2``."""
@@ -136,9 +140,34 @@ class OTPotential(nn.Module):
         if self.residual:
             width = K0.shape[0]
             residual_terms = self._jacobian_terms if d <= width else self._gram_terms
-            lap = lap + residual_terms(K0, tanhs, sens)
+            lap = lap + self._in_chunks(residual_terms, min(d, width) * width, K0, tanhs, sens)
         lap = lap + self.A[:, :d].square().sum()
         return grad, lap
+
+    @staticmethod
+    def _in_chunks(terms, per_row, K0, tanhs, sens):
+        """``terms`` over slices of the batch when autograd keeps nothing.
+
+        The residual terms hold a ``[d, m]`` or ``[m, m]`` temporary per
+        sample: 8 MB for 256 rows at d = 64, m = 128. Allocating that afresh
+        on every call costs the allocator's page faults, about as much again
+        as the GEMM itself on CPU (``benchmarks/bench_otflow_trace.py``).
+        Slices of about 2 MB are served from the heap and stay in cache:
+        the whole call then takes half the time.
+        Under autograd the temporaries are kept for backward anyway, so
+        slicing would only add graph nodes.
+        """
+        n = tanhs[0].shape[0]
+        rows = max(1, _CHUNK_BYTES // (per_row * tanhs[0].element_size()))
+        keeps_graph = torch.is_grad_enabled() and any(t.requires_grad for t in (*tanhs, *sens))
+        if n <= rows or keeps_graph:
+            return terms(K0, tanhs, sens)
+        return torch.cat(
+            [
+                terms(K0, [t[a : a + rows] for t in tanhs], [g[a : a + rows] for g in sens])
+                for a in range(0, n, rows)
+            ]
+        )
 
     def _jacobian_terms(self, K0, tanhs, sens):
         """Residual layers' Laplacian terms by carrying J_i = grad_x u_i:
@@ -148,10 +177,14 @@ class OTPotential(nn.Module):
         # Stored transposed, [batch, d, m], so that K J is one plain GEMM
         # (batch * d rows times K^T) with no copies.
         J = tanhs[0].unsqueeze(1) * K0.T
+        last = len(self.residual)
         for i, layer in enumerate(self.residual, start=1):
             KJ = J @ layer.weight.T
-            lap = lap + h * ((1 - tanhs[i].square()) * sens[i] * KJ.square().sum(1)).sum(1)
-            if i < len(self.residual):  # the last Jacobian is never used
+            # Without a graph, the last product is squared in place: one
+            # batch-sized temporary fewer for the allocator to hand back.
+            squared = KJ.square_() if i == last and not KJ.requires_grad else KJ.square()
+            lap = lap + h * ((1 - tanhs[i].square()) * sens[i] * squared.sum(1)).sum(1)
+            if i < last:  # the last Jacobian is never used
                 J = J + h * tanhs[i].unsqueeze(1) * KJ
         return lap
 

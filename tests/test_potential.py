@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from skot._device import build_module
+from skot import _potential as potential_module
 from skot._potential import OTPotential, log_cosh
 
 
@@ -59,6 +60,22 @@ def test_scalar_time_broadcasts():
     g_rows, l_rows = phi.gradient_and_laplacian(x, torch.full((4, 1), 0.3, dtype=torch.float64))
     torch.testing.assert_close(g_scalar, g_rows)
     torch.testing.assert_close(l_scalar, l_rows)
+
+
+@pytest.mark.parametrize("d", [7, 50])  # the Jacobian path and the Gram path
+def test_sliced_batch_without_autograd_equals_the_whole_batch(d, monkeypatch):
+    # Without autograd the residual terms run over slices of the batch; 8 KB
+    # slices are 9 rows at d = 7 and 4 at d = 50 (width 16, float64), so
+    # 201 rows end on a partial slice.
+    monkeypatch.setattr(potential_module, "_CHUNK_BYTES", 2**13)
+    phi = _potential(d, 3)
+    x = torch.randn(201, d, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    grad_whole, lap_whole = phi.gradient_and_laplacian(x, 0.4)  # weights need grad: one pass
+    assert lap_whole.requires_grad
+    with torch.no_grad():
+        grad_sliced, lap_sliced = phi.gradient_and_laplacian(x, 0.4)
+    torch.testing.assert_close(grad_sliced, grad_whole.detach(), rtol=1e-12, atol=0)
+    torch.testing.assert_close(lap_sliced, lap_whole.detach(), rtol=1e-12, atol=0)
 
 
 def test_parameter_gradients_flow_through_the_closed_form():
