@@ -4,8 +4,8 @@ potential against autograd, in float64."""
 import pytest
 import torch
 
-from skot._device import build_module
 from skot import _potential as potential_module
+from skot._device import build_module
 from skot._potential import OTPotential, log_cosh
 
 
