@@ -16,6 +16,14 @@ into training and held-out rows. Methods, side by side in one run:
   Hutchinson trace in training and the exact trace (autograd, d passes) at
   test, trained for the same iterations and batch as OT-Flow, on 8 Gaussians
   only unless ``--ffjord-all`` (it is slow on CPU);
+- the authors' OT-Flow code (Onken et al., github.com/EmoryMLIP/OT-Flow) on
+  the same training rows, with the settings of their ``trainToyOTflow.py``
+  (width 32, 2 layers, alpha = (1, 100, 5), 8 RK4 steps, Adam at 0.1 halved
+  every 100 iterations, batch 4096 redrawn every 25 iterations), for
+  ``--authors-iter`` iterations, on 8 Gaussians only unless
+  ``--authors-all``. The row runs only where ``SKOT_OTFLOW_AUTHORS`` names a
+  checkout of their repository; their code is imported from there, never
+  copied into skot;
 - the true density where it is known (8 Gaussians).
 
 Columns: held-out negative log-likelihood (nats, lower is better; per
@@ -25,11 +33,13 @@ Usage::
 
     python benchmarks/bench_otflow_density.py
     python benchmarks/bench_otflow_density.py --quick
+    SKOT_OTFLOW_AUTHORS=/path/to/OT-Flow python benchmarks/bench_otflow_density.py
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
@@ -158,7 +168,80 @@ class FFJORDStyle:
         return -0.5 * (z**2).sum(1) - 0.5 * d * np.log(2 * np.pi) + logdet - np.log(self.std).sum()
 
 
-def methods(d, max_iter, batch, seed, ffjord, long_iter):
+class AuthorsOTFlow:
+    """The authors' OT-Flow, trained as their ``trainToyOTflow.py`` does.
+
+    Their modules are imported from the checkout named by
+    ``SKOT_OTFLOW_AUTHORS``. The loop is theirs with the data swapped: every
+    ``sample_freq`` iterations a fresh batch of ``batch`` rows is drawn from
+    the given training rows, where their script draws from its generator.
+    Their per-iteration validation is left out, as their own timer leaves
+    it out.
+    """
+
+    def __init__(
+        self,
+        path,
+        max_iter,
+        *,
+        width=32,
+        n_layers=2,
+        alphas=(1.0, 100.0, 5.0),
+        n_steps=8,
+        lr=0.1,
+        drop_every=100,
+        batch=4096,
+        sample_freq=25,
+        seed=0,
+    ):
+        self.path, self.max_iter, self.width, self.n_layers = path, max_iter, width, n_layers
+        self.alphas, self.n_steps, self.lr, self.drop_every = list(alphas), n_steps, lr, drop_every
+        self.batch, self.sample_freq, self.seed = batch, sample_freq, seed
+
+    def _modules(self):
+        if self.path not in sys.path:
+            sys.path.insert(0, self.path)
+        from src.OTFlowProblem import C, OTFlowProblem, Phi, integrate
+
+        return C, OTFlowProblem, Phi, integrate
+
+    def fit(self, X):
+        _, problem, phi, _ = self._modules()
+        torch.manual_seed(self.seed)
+        rng = np.random.RandomState(self.seed)
+        X = torch.as_tensor(X, dtype=torch.float32)
+        self.net_ = phi(nTh=self.n_layers, m=self.width, d=X.shape[1], alph=self.alphas)
+        optimizer = torch.optim.Adam(self.net_.parameters(), lr=self.lr)
+        x0 = X[rng.choice(len(X), min(self.batch, len(X)), replace=False)]
+        for itr in range(1, self.max_iter + 1):
+            optimizer.zero_grad()
+            loss, _ = problem(
+                x0, self.net_, [0, 1], nt=self.n_steps, stepper="rk4", alph=self.alphas
+            )
+            loss.backward()
+            optimizer.step()
+            if itr % self.drop_every == 0:
+                for group in optimizer.param_groups:
+                    group["lr"] /= 2.0
+            if itr % self.sample_freq == 0:
+                x0 = X[rng.choice(len(X), min(self.batch, len(X)), replace=False)]
+        return self
+
+    def score_samples(self, X):
+        neg_log_likelihood, _, _, integrate = self._modules()
+        with torch.no_grad():
+            z = integrate(
+                torch.as_tensor(X, dtype=torch.float32),
+                self.net_,
+                [0, 1],
+                self.n_steps,
+                stepper="rk4",
+                alph=self.alphas,
+            )
+            return -neg_log_likelihood(z).squeeze(1).double().numpy()
+
+
+def methods(d, max_iter, batch, seed, ffjord, long_iter, authors=None):
     otflow = (
         OTFlowDensity(max_iter=max_iter, batch_size=batch, random_state=seed)
         if d == 2
@@ -190,6 +273,9 @@ def methods(d, max_iter, batch, seed, ffjord, long_iter):
         )
     if ffjord:
         out["FFJORD-style CNF"] = FFJORDStyle(max_iter, batch, seed=seed)
+    if authors:
+        path, n_iter = authors
+        out[f"authors' OT-Flow ({n_iter} iters)"] = AuthorsOTFlow(path, n_iter, seed=seed)
     return out
 
 
@@ -197,8 +283,14 @@ def rows_for(name, X, X_test, args, truth=None):
     rows = []
     d = X.shape[1]
     ffjord = args.ffjord and (name == "8gaussians" or args.ffjord_all)
+    authors_path = os.environ.get("SKOT_OTFLOW_AUTHORS")
+    authors = (
+        (authors_path, args.authors_iter)
+        if authors_path and d == 2 and (name == "8gaussians" or args.authors_all)
+        else None
+    )
     for method, est in methods(
-        d, args.max_iter, args.batch, args.seed, ffjord, args.long_iter
+        d, args.max_iter, args.batch, args.seed, ffjord, args.long_iter, authors
     ).items():
         _, fit_s = _timed(lambda est=est: est.fit(X))
         scorer = est.best_estimator_ if hasattr(est, "best_estimator_") else est
@@ -260,6 +352,23 @@ def main():
         action="store_true",
         help="run the FFJORD-style CNF on every data set, not only 8 Gaussians (slow on CPU)",
     )
+    parser.add_argument(
+        "--authors-iter",
+        type=int,
+        default=600,
+        help="iterations of the authors' OT-Flow (where SKOT_OTFLOW_AUTHORS is set)",
+    )
+    parser.add_argument(
+        "--authors-all",
+        action="store_true",
+        help="run the authors' OT-Flow on every 2-D toy, not only 8 Gaussians",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=["8gaussians", "checkerboard", "spirals", "digits"],
+        help="run these data sets only",
+    )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=str(RESULTS / "otflow_density.md"))
     args = parser.parse_args()
@@ -267,13 +376,17 @@ def main():
         args.n_train, args.n_test, args.max_iter = 4000, 2000, 100
 
     rows = []
+    only = set(args.only or ["8gaussians", "checkerboard", "spirals", "digits"])
     for name in ("8gaussians", "checkerboard", "spirals"):
+        if name not in only:
+            continue
         X = make_2d(name, args.n_train, random_state=args.seed)
         X_test = make_2d(name, args.n_test, random_state=args.seed + 1)
         truth = eight_gaussians_logpdf if name == "8gaussians" else None
         rows += rows_for(name, X, X_test, args, truth)
-    X, X_test = digits(args.seed)
-    rows += rows_for("digits (64-d)", X, X_test, args)
+    if "digits" in only:
+        X, X_test = digits(args.seed)
+        rows += rows_for("digits (64-d)", X, X_test, args)
     out = table(rows)
     print(out)
     header = (
