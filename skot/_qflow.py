@@ -34,6 +34,9 @@ from .metrics import transport_score
 __all__ = ["QFlowTransport"]
 
 _DISTIL_ROWS = 8192  # trajectories regressed on by the init="otflow" distillation
+# Held-out rows of each sample scored after every refinement phase: the score
+# solves two exact assignments, cubic in the rows.
+_SCORED_ROWS = 1000
 
 
 def _path_cost(states: list[torch.Tensor], grid: torch.Tensor) -> torch.Tensor:
@@ -145,10 +148,15 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
         With ``early_stopping``: checks without improvement after which the
         initialisation stops.
     early_stopping : bool, default=False
-        Monitor the flow-matching loss on a held-out ``validation_fraction``
-        of both samples and stop the initialisation when it stalls. Without
-        it the initialisation runs ``init_max_iter`` steps, the length of its
-        cosine learning-rate schedule.
+        Hold out ``validation_fraction`` of both samples, and use it twice.
+        The initialisation monitors its flow-matching loss there and stops
+        when it stalls (without it, it runs ``init_max_iter`` steps, the
+        length of its cosine learning-rate schedule). The refinement scores
+        the flow there (:meth:`score`, on up to 1000 rows of each sample)
+        before it starts and after every phase, and keeps the best-scoring
+        flow, which may be the initial one. Refinement follows classifiers
+        fitted to finite samples and can drift away from the optimal map
+        when run long; this guards against it.
     validation_fraction : float, default=0.1
         Share of rows held out when ``early_stopping`` is on.
     solver : str, default="rk4"
@@ -181,6 +189,12 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
     history_ : dict of lists
         Per flow update: ``"kl"`` (estimated KL), ``"transport"`` (transport
         cost, normalised units) and ``"direction"`` (``"P->Q"`` or ``"Q->P"``).
+        With ``early_stopping``, ``"validation"`` holds the held-out score
+        before refinement and after each phase (empty otherwise).
+    validation_scores_ : list of float or None
+        ``history_["validation"]``; None without ``early_stopping``.
+    best_validation_score_ : float or None
+        The best of ``validation_scores_``: the kept flow's score.
     init_loss_curve_ : list of float
         Monitored flow-matching loss, every 50 steps.
     init_n_iter_ : int
@@ -363,6 +377,14 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
         Xn = to_tensor((X - center) / scale, dev)
         Yn = to_tensor((Y - center) / scale, dev)
 
+        validation = None
+        if self.early_stopping:
+            # One held-out split serves both stages: the initialisation's
+            # flow-matching loss and the refinement's transport score.
+            X_val, Xn = _split(Xn, self.validation_fraction, rng)
+            Y_val, Yn = _split(Yn, self.validation_fraction, rng)
+            validation = (X_val, Y_val)
+
         if warm:
             velocity = copy.deepcopy(module_to(self.velocity_, dev))
             init_curve, init_steps = [], 0
@@ -373,9 +395,9 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
                     velocity, Xn, Yn, rng, gen
                 )
             else:
-                init_curve, init_steps = self._initialise(velocity, Xn, Yn, rng, gen)
+                init_curve, init_steps = self._initialise(velocity, Xn, Yn, gen, validation)
 
-        history = self._refine(velocity, Xn, Yn, gen)
+        history = self._refine(velocity, Xn, Yn, gen, validation)
 
         # Only now is fitted state written: a failure above leaves the
         # estimator as it was (unfitted, or its previous fit with warm_start).
@@ -385,6 +407,9 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
         self.history_ = history
         self.loss_curve_ = history["loss"]
         self.n_iter_ = len(history["loss"])
+        scores = history["validation"]
+        self.validation_scores_ = scores if scores else None
+        self.best_validation_score_ = max(scores) if scores else None
         if not warm:
             self.init_loss_curve_ = init_curve
             self.init_n_iter_ = init_steps
@@ -422,13 +447,10 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
         sizes, activation = tuple(self.hidden_layer_sizes), self.activation
         return lambda: TimeMLP(d, d, sizes, activation)
 
-    def _initialise(self, velocity, Xn, Yn, rng, gen):
+    def _initialise(self, velocity, Xn, Yn, gen, validation):
         """OT-CFM training of ``velocity`` from Xn to Yn."""
         monitor = Monitor(self.tol, self.n_iter_no_change)
-        X_val = Y_val = None
-        if self.early_stopping:
-            X_val, Xn = _split(Xn, self.validation_fraction, rng)
-            Y_val, Yn = _split(Yn, self.validation_fraction, rng)
+        X_val, Y_val = validation if validation is not None else (None, None)
         steps = train_ot_cfm(
             velocity,
             Xn,
@@ -471,8 +493,19 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
             verbose=self.verbose,
         )
 
-    def _refine(self, velocity, Xn, Yn, gen):
-        """Algorithm 1: alternate P->Q and Q->P phases of KL + gamma * cost."""
+    def _validation_score(self, velocity, validation):
+        """Transport score of the current flow on the held-out rows."""
+        X_val, Y_val = (v[:_SCORED_ROWS] for v in validation)
+        with torch.no_grad():
+            mapped = self._push(velocity, X_val, time_grid(self.n_intervals, device=X_val.device))
+        return transport_score(*(to_numpy(v, np.float64) for v in (X_val, mapped, Y_val)))
+
+    def _refine(self, velocity, Xn, Yn, gen, validation=None):
+        """Algorithm 1: alternate P->Q and Q->P phases of KL + gamma * cost.
+
+        With ``validation``, the flow is scored on the held-out rows before
+        refinement and after every phase, and the best-scoring flow is kept.
+        """
         dev = Xn.device
         grid = time_grid(self.n_intervals, device=dev)
         d = Xn.shape[1]
@@ -488,8 +521,12 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
             for direction in ("P->Q", "Q->P")
         }
         guard = FiniteGuard(velocity, hint="Try a smaller learning_rate_init or a larger gamma.")
-        history = {"loss": [], "kl": [], "transport": [], "direction": []}
+        history = {"loss": [], "kl": [], "transport": [], "direction": [], "validation": []}
         batch = min(self.batch_size, len(Xn), len(Yn))
+        best_state = None
+        if validation is not None and self.n_flips > 0:
+            history["validation"].append(self._validation_score(velocity, validation))
+            best_state = copy.deepcopy(velocity.state_dict())
 
         def draw(pool):
             return pool[torch.randint(len(pool), (batch,), generator=gen, device=dev)]
@@ -531,6 +568,16 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
                     history["kl"].append(kl.item())
                     history["transport"].append(cost.item())
                     history["direction"].append(direction)
+                if best_state is not None:
+                    score = self._validation_score(velocity, validation)
+                    if score > max(history["validation"]):
+                        best_state = copy.deepcopy(velocity.state_dict())
+                    history["validation"].append(score)
+        if best_state is not None:
+            # The refinement follows classifiers fitted to finite samples and
+            # can drift from the optimal map; keep its best-scoring flow,
+            # which may be the one it started from.
+            velocity.load_state_dict(best_state)
         return history
 
     def _push(self, velocity, x, nodes):

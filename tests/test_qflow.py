@@ -263,6 +263,26 @@ def test_warm_start_refines_the_previous_flow(pair):
     assert model.n_iter_ == 2 * FAST["max_iter"]
 
 
+def test_early_stopping_keeps_the_best_scoring_flow(pair):
+    # A refinement rate 500x the default wrecks this small flow (its score on
+    # the training rows drops from -0.32 to -0.54); with early_stopping the
+    # held-out score sees it and the initial flow is kept, bit for bit.
+    X, Y, _ = pair
+    init = QFlowTransport(**{**FAST, "n_flips": 0, "early_stopping": True}).fit(X, Y)
+    assert init.validation_scores_ is None  # nothing refined, nothing scored
+    harsh = dict(n_flips=1, warm_start=True, learning_rate_init=1e-2, max_iter=10)
+
+    guarded = copy.deepcopy(init).set_params(**harsh).fit(X, Y)
+    scores = guarded.validation_scores_
+    assert len(scores) == 3  # the initial flow, then after each phase
+    assert guarded.best_validation_score_ == scores[0] > max(scores[1:])
+    np.testing.assert_array_equal(guarded.transform(X), init.transform(X))
+
+    unguarded = copy.deepcopy(init).set_params(**harsh, early_stopping=False).fit(X, Y)
+    assert unguarded.validation_scores_ is None
+    assert unguarded.score(X, Y) < init.score(X, Y) - 0.1
+
+
 def test_divergence_is_loud_and_leaves_the_previous_fit(pair):
     X, Y, _ = pair
     model = QFlowTransport(**FAST).fit(X, Y)
