@@ -36,14 +36,12 @@ Needs skada (``pip install -e ".[bench]"``).
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import sklearn
-import torch
+from _report import command, machine, write
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
@@ -54,8 +52,6 @@ from sklearn.svm import SVC
 
 from skot import QFlowTransport, TelescopingRatioEstimator
 from skot.da import ImportanceWeightedEstimator, make_da_pipeline
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def shifted_digits(random_state=0):
@@ -181,15 +177,12 @@ def main(argv=None):
     header = [
         "# Domain adaptation",
         "",
-        f"`python benchmarks/bench_da.py{' --quick' if args.quick else ''}` on "
-        f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads.",
+        f"Command: `{command('bench_da.py')}`",
+        f"Machine: {machine()}.",
         "",
     ]
     name = args.out or ("da_quick.md" if args.quick else "da.md")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / name).write_text("\n".join(header + lines) + "\n")
-    print(f"wrote {RESULTS / name}")
+    write(name, "\n".join(header + lines))
 
 
 if __name__ == "__main__":

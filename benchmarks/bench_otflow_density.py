@@ -40,13 +40,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from _report import RESULTS, command, machine, write
 from scipy.special import logsumexp
 from sklearn.datasets import load_digits
 from sklearn.mixture import GaussianMixture
@@ -55,8 +54,6 @@ from sklearn.neighbors import KernelDensity
 
 from skot import OTFlowDensity
 from skot.datasets import make_2d
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def _timed(fn):
@@ -399,15 +396,13 @@ def main():
         rows += rows_for("digits (64-d)", X, X_test, args)
     out = table(rows)
     print(out)
-    authors_set = bool(os.environ.get("SKOT_OTFLOW_AUTHORS"))
+    env = "SKOT_OTFLOW_AUTHORS=<their checkout> " if os.environ.get("SKOT_OTFLOW_AUTHORS") else ""
     header = (
         "# OTFlowDensity: density quality and time\n\n"
-        f"Command: `{'SKOT_OTFLOW_AUTHORS=<their checkout> ' if authors_set else ''}"
-        f"python benchmarks/bench_otflow_density.py {' '.join(sys.argv[1:])}` "
+        f"Command: `{command('bench_otflow_density.py', env)}` "
         f"({args.n_train} training and {args.n_test} held-out rows on 2-D toys; digits 1297 / "
         f"500 rows; {args.max_iter} iterations of batch {args.batch} for both CNFs).\n"
-        f"Machine: {platform.processor() or platform.machine()}, CPU, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads.\n\n"
+        f"Machine: {machine()}.\n\n"
         "The authors' OT-Flow on 8 Gaussians (their data, same definition up to the "
         "std 0.354 vs 0.35), as measured in the issue on 2 CPU threads: about 0.77 s per "
         "iteration, test NLL 2.856 after about 600 iterations (about 460 s), against "
@@ -415,9 +410,7 @@ def main():
         "their code in this run on the same rows, without their per-iteration validation "
         "(which their own timer leaves out too).\n\n"
     )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(header + out + "\n")
-    print(f"written: {args.out}")
+    write(args.out, header + out)
 
 
 if __name__ == "__main__":

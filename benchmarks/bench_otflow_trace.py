@@ -29,17 +29,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import platform
-import sys
 import time
-from pathlib import Path
 
 import torch
+from _report import RESULTS, command, machine, write
 
 from skot._device import build_module
 from skot._potential import OTPotential
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def closed_form(phi, x, t):
@@ -147,19 +143,16 @@ def main():
     print(out)
     header = (
         "# Gradient + Laplacian of the OT-Flow potential\n\n"
-        f"Command: `{' '.join(['python benchmarks/bench_otflow_trace.py', *sys.argv[1:]])}` "
+        f"Command: `{command('bench_otflow_trace.py')}` "
         f"(width {args.width}, 2 layers, batch {args.batch}, float32, best of "
         f"{args.repeats}).\n"
-        f"Machine: {platform.processor() or platform.machine()}, CPU, torch "
-        f"{torch.__version__}, {torch.get_num_threads()} threads.\n\n"
+        f"Machine: {machine()}.\n\n"
         "Microseconds per sample. rel. err.: relative error of the Laplacian against "
         "the closed form (float32 round-off for autograd; probe noise for Hutchinson). "
         "GEMM floor: the one product `[n min(d, m), m] @ [m, m]` that the closed form "
         "is made of, timed alone.\n\n"
     )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(header + out + "\n")
-    print(f"written: {args.out}")
+    write(args.out, header + out)
 
 
 if __name__ == "__main__":

@@ -24,18 +24,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import platform
-import sys
 import time
-from pathlib import Path
 
-import torch
+from _report import RESULTS, command, machine, write
 
 from skot import QFlowTransport
 from skot.datasets import make_gaussian_ot
 from skot.metrics import l2_uvp
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def main():
@@ -90,16 +85,13 @@ def main():
     print(out)
     header = (
         "# Q-flow refinement with and without the held-out guard\n\n"
-        f"Command: `{' '.join(['python benchmarks/bench_qflow_guard.py', *sys.argv[1:]])}` "
+        f"Command: `{command('bench_qflow_guard.py')}` "
         f"(Gaussian pair, d = {args.dim}, {args.n} rows of each sample, seed {args.seed}; "
         "every refinement starts from the initialisation above it; seconds: the "
         "initialisation's fit, or the refinement's alone).\n"
-        f"Machine: {platform.processor() or platform.machine()}, CPU, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads.\n\n"
+        f"Machine: {machine()}.\n\n"
     )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(header + out + "\n")
-    print(f"written: {args.out}")
+    write(args.out, header + out)
 
 
 if __name__ == "__main__":

@@ -29,19 +29,14 @@ from __future__ import annotations
 
 import argparse
 import copy
-import platform
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
-import torch
+from _report import RESULTS, command, machine, write
 
 from skot import QFlowTransport
 from skot.datasets import make_2d, make_gaussian_ot
 from skot.metrics import displacement_cosine, empirical_w2_squared, l2_uvp
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def _timed(fn):
@@ -210,22 +205,18 @@ def main():
     out = table(rows)
     print(out)
 
-    device = "CUDA " + torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
     header = (
         f"# QFlowTransport benchmark\n\n"
-        f"Command: `python benchmarks/bench_qflow_transport.py "
-        f"{' '.join(sys.argv[1:])}` (dims {args.dims}, {args.n_train} training rows, "
+        f"Command: `{command('bench_qflow_transport.py')}` "
+        f"(dims {args.dims}, {args.n_train} training rows, "
         f"{args.n_test} test rows, POT discrete maps on {args.n_sub} rows, gamma={args.gamma}, "
         f"gamma=0.05 on moons).\n"
-        f"Machine: {platform.processor() or platform.machine()}, {device}, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads.\n\n"
+        f"Machine: {machine()}.\n\n"
         f"cost: mean E|T(x)-x|^2 on test rows (Q-flow: discretised path cost); "
         f"W2^2 ref: exact (Gaussians) or exact discrete OT on 2000 held-out rows (moons).\n"
         f"Times drift on shared machines: compare within a table.\n\n"
     )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(header + out + "\n")
-    print(f"written: {args.out}")
+    write(args.out, header + out)
 
 
 if __name__ == "__main__":

@@ -34,20 +34,17 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import platform
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from _report import command, machine, write
 from sklearn.mixture import GaussianMixture
 
 from skot import OTFlowDensity, SJKOGenerator
 from skot.datasets import make_2d
 from skot.metrics import empirical_w2_squared, energy_distance
 
-RESULTS = Path(__file__).parent / "results"
 DATASETS = ("25gaussians", "circles", "checkerboard", "8gaussians")
 N_TRAIN, N_TEST, N_SAMPLES = 20_000, 2_000, 5_000
 
@@ -212,21 +209,17 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
     lines = [
         "# S-JKO: generative quality and O(K) training",
         "",
-        f"Command: `python benchmarks/bench_sjko.py {' '.join(sys.argv[1:])}`",
-        f"Machine: {platform.processor() or platform.machine()}, {args.threads} threads, "
-        f"torch {torch.__version__}, device {device}.",
+        f"Command: `{command('bench_sjko.py')}`",
+        f"Machine: {machine()}.",
         "",
     ]
     for part in args.parts:
         lines += [f"## {part}", "", *PARTS[part](args), ""]
     name = args.out or ("sjko_quick.md" if args.quick else "sjko.md")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / name).write_text("\n".join(lines))
-    print(f"wrote {RESULTS / name}")
+    write(name, "\n".join(lines))
 
 
 if __name__ == "__main__":

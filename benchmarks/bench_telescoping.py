@@ -32,12 +32,11 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from _report import command, machine, write
 from scipy.stats import multivariate_normal
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
@@ -45,7 +44,6 @@ from sklearn.model_selection import train_test_split
 from skot import QFlowTransport, TelescopingRatioEstimator, mutual_information
 from skot.datasets import make_correlated_gaussians, make_mixture_pair
 
-RESULTS = Path(__file__).parent / "results"
 BRIDGES = ("qflow", "linear", "none")
 
 
@@ -156,23 +154,14 @@ def main():
     lines = [
         "# Telescoping density ratios: qflow vs linear (TRE) vs one classifier",
         "",
-        f"Command: `python benchmarks/bench_telescoping.py {' '.join(_argv())}`",
-        f"Machine: {platform.processor() or platform.machine()}, {args.threads} threads, "
-        f"torch {torch.__version__}, device cpu.",
+        f"Command: `{command('bench_telescoping.py')}`",
+        f"Machine: {machine()}.",
         "",
     ]
     for part in args.parts:
         lines += [f"## {part}", "", *PARTS[part](args), ""]
     name = args.out or ("telescoping_quick.md" if args.quick else "telescoping.md")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / name).write_text("\n".join(lines))
-    print(f"wrote {RESULTS / name}")
-
-
-def _argv():
-    import sys
-
-    return sys.argv[1:]
+    write(name, "\n".join(lines))
 
 
 if __name__ == "__main__":
