@@ -13,8 +13,10 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from torch.optim.swa_utils import AveragedModel
 
 from skot import QFlowTransport, TrainingDivergedError
+from skot._qflow import _warm_ema
 from skot.datasets import make_gaussian_ot, make_mixture_pair
 from skot.metrics import empirical_w2_squared, l2_uvp
 
@@ -56,16 +58,19 @@ def _init_then_refine(X, Y, **params):
 
 @pytest.mark.statistical
 @pytest.mark.parametrize(
-    "d, n, max_uvp",
+    "d, n, max_uvp, max_ratio",
     [
-        # measured (see the issue note): init 0.191 (d=2, full cosine
-        # schedule), 0.63 (d=10); the refinement keeps it within a few
-        # percent at the default rate (d=2: 0.197).
-        (2, 2000, 0.3),
-        (10, 4000, 0.7),
+        # Measured L2-UVP, init -> refined: d=2, 16384 rows: 0.037 -> 0.029;
+        # d=10, 4000 rows: 0.651 -> 0.578. Without the moving average of the
+        # refinement (ema_decay=0): 0.053 and 0.615, which fail the ratios.
+        # d=2 takes 16384 rows because at 2000 the initialisation is already
+        # sampling-limited (0.191, against 0.088 for the plug-in Gaussian map
+        # from the same rows) and refinement cannot improve on it.
+        (2, 2**14, 0.05, 0.9),
+        (10, 4000, 0.65, 0.93),
     ],
 )
-def test_gaussian_map_against_closed_form(d, n, max_uvp):
+def test_gaussian_map_against_closed_form(d, n, max_uvp, max_ratio):
     X, Y, problem = make_gaussian_ot(n, d, random_state=0)
     X_test = problem.sample_p(10000, random_state=1)
     true = problem.transport(X_test)
@@ -74,9 +79,9 @@ def test_gaussian_map_against_closed_form(d, n, max_uvp):
     uvp_init = l2_uvp(init.transform(X_test), true, problem.target_variance)
     uvp = l2_uvp(refined.transform(X_test), true, problem.target_variance)
     assert uvp < max_uvp
-    # The refinement must not spoil an accurate initialisation (it did, by
-    # 30%, with learning_rate_init=1e-4).
-    assert uvp <= 1.05 * uvp_init
+    # Refinement improves on its own initialisation. (The issue asks for at
+    # most half; see docs/qflow.md for why that is out of reach here.)
+    assert uvp <= max_ratio * uvp_init, (uvp, uvp_init)
 
     cost = refined.transport_cost(X_test).mean()
     assert cost == pytest.approx(problem.w2_squared, rel=0.08)
@@ -254,6 +259,28 @@ def test_clone_params_pipeline_and_cross_validation(pair):
     assert scores.shape == (2,) and np.all(scores <= 0) and np.all(np.isfinite(scores))
 
 
+def test_refinement_average_is_a_mean_then_an_exponential_average():
+    # The fitted flow is the moving average of the refinement's updates: a
+    # plain mean of the first 1 / (1 - decay) of them, exponential after.
+    decay = 0.75
+    net = torch.nn.Linear(1, 1, bias=False)
+    average = AveragedModel(net, avg_fn=_warm_ema(decay))
+    updates = [3.0, -1.0, 5.0, 2.0, 7.0, -4.0]
+    for value in updates:
+        net.weight.data.fill_(value)
+        average.update_parameters(net)
+    expected = np.mean(updates[:4])  # 1 / (1 - 0.75) = 4 updates averaged alike
+    for value in updates[4:]:
+        expected = decay * expected + (1 - decay) * value
+    assert average.module.weight.item() == pytest.approx(expected)
+    # decay 0: the last update
+    last = AveragedModel(net, avg_fn=_warm_ema(0.0))
+    for value in updates:
+        net.weight.data.fill_(value)
+        last.update_parameters(net)
+    assert last.module.weight.item() == updates[-1]
+
+
 def test_warm_start_refines_the_previous_flow(pair):
     X, Y, _ = pair
     model = QFlowTransport(**FAST).fit(X, Y)
@@ -270,7 +297,9 @@ def test_early_stopping_keeps_the_best_scoring_flow(pair):
     X, Y, _ = pair
     init = QFlowTransport(**{**FAST, "n_flips": 0, "early_stopping": True}).fit(X, Y)
     assert init.validation_scores_ is None  # nothing refined, nothing scored
-    harsh = dict(n_flips=1, warm_start=True, learning_rate_init=1e-2, max_iter=10)
+    # ema_decay=0: the last update is the flow, not an average that would
+    # soften the wreck.
+    harsh = dict(n_flips=1, warm_start=True, learning_rate_init=1e-2, max_iter=10, ema_decay=0)
 
     guarded = copy.deepcopy(init).set_params(**harsh).fit(X, Y)
     scores = guarded.validation_scores_
