@@ -137,12 +137,11 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
         not).
     ema_decay : float, default=0.995
         Decay of an exponential moving average of the flow's parameters over
-        all refinement updates; the fitted flow is that average. Each update
-        follows a classifier fitted to finite samples, and the average
-        cancels much of the noise this puts into the flow (Gaussians, 16384
-        rows in d=2, from ``benchmarks/bench_qflow_transport.py``: L2-UVP
-        0.053 with the last update, 0.029 with the average, 0.037 for the
-        initialisation alone). 0 keeps the last update.
+        the updates of each refinement phase; each phase ends at that
+        average (a plain mean of its first ``1 / (1 - ema_decay)`` updates).
+        Each update follows a classifier fitted to finite samples, and the
+        average cancels much of the noise this puts into the flow (see
+        docs/qflow.md for measurements). 0 keeps the last update.
     classifier_learning_rate : float, default=1e-3
         Adam learning rate of the classifiers.
     classifier_warmup : int, default=300
@@ -515,10 +514,10 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
     def _refine(self, velocity, Xn, Yn, gen, validation=None):
         """Algorithm 1: alternate P->Q and Q->P phases of KL + gamma * cost.
 
-        The fitted flow is the moving average of the updates (``ema_decay``).
-        With ``validation``, that average is scored on the held-out rows
-        before refinement and after every phase, and the best-scoring one is
-        kept.
+        Each phase ends at the moving average of its updates
+        (``ema_decay``). With ``validation``, the flow is scored on the
+        held-out rows before refinement and after every phase, and the
+        best-scoring flow is kept.
         """
         dev = Xn.device
         grid = time_grid(self.n_intervals, device=dev)
@@ -537,9 +536,6 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
         guard = FiniteGuard(velocity, hint="Try a smaller learning_rate_init or a larger gamma.")
         history = {"loss": [], "kl": [], "transport": [], "direction": [], "validation": []}
         batch = min(self.batch_size, len(Xn), len(Yn))
-        # The flow that is scored and returned: the moving average of the
-        # updates (the initial flow until the first one).
-        average = AveragedModel(velocity, avg_fn=_warm_ema(self.ema_decay))
         best_state = None
         if validation is not None and self.n_flips > 0:
             history["validation"].append(self._validation_score(velocity, validation))
@@ -560,6 +556,11 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
                     velocity.parameters(), lr=self.learning_rate_init * lr_scale
                 )
                 clf = classifiers[direction]
+                # Each phase ends at the moving average of its own updates.
+                # (Not one average across phases: the two directions pull
+                # the weights different ways, and their average is a worse,
+                # shorter flow than either.)
+                average = AveragedModel(velocity, avg_fn=_warm_ema(self.ema_decay))
                 clf.set_lr(self.classifier_learning_rate * lr_scale)
                 with torch.no_grad():
                     pushed = self._push(velocity, source, nodes)
@@ -586,17 +587,17 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
                     history["kl"].append(kl.item())
                     history["transport"].append(cost.item())
                     history["direction"].append(direction)
+                velocity.load_state_dict(average.module.state_dict())
                 if best_state is not None:
-                    score = self._validation_score(average.module, validation)
+                    score = self._validation_score(velocity, validation)
                     if score > max(history["validation"]):
-                        best_state = copy.deepcopy(average.module.state_dict())
+                        best_state = copy.deepcopy(velocity.state_dict())
                     history["validation"].append(score)
-        if best_state is None:
-            best_state = average.module.state_dict()
-        # With validation: the refinement follows classifiers fitted to
-        # finite samples and can drift from the optimal map; keep its
-        # best-scoring flow, which may be the one it started from.
-        velocity.load_state_dict(best_state)
+        if best_state is not None:
+            # The refinement follows classifiers fitted to finite samples and
+            # can drift from the optimal map; keep its best-scoring flow,
+            # which may be the one it started from.
+            velocity.load_state_dict(best_state)
         return history
 
     def _push(self, velocity, x, nodes):

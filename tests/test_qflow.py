@@ -60,8 +60,8 @@ def _init_then_refine(X, Y, **params):
 @pytest.mark.parametrize(
     "d, n, max_uvp, max_ratio",
     [
-        # Measured L2-UVP, init -> refined: d=2, 16384 rows: 0.037 -> 0.029;
-        # d=10, 4000 rows: 0.651 -> 0.578. Without the moving average of the
+        # Measured L2-UVP, init -> refined: d=2, 16384 rows: 0.037 -> 0.024;
+        # d=10, 4000 rows: 0.651 -> 0.591. Without the moving average of the
         # refinement (ema_decay=0): 0.053 and 0.615, which fail the ratios.
         # d=2 takes 16384 rows because at 2000 the initialisation is already
         # sampling-limited (0.191, against 0.088 for the plug-in Gaussian map
@@ -260,7 +260,7 @@ def test_clone_params_pipeline_and_cross_validation(pair):
 
 
 def test_refinement_average_is_a_mean_then_an_exponential_average():
-    # The fitted flow is the moving average of the refinement's updates: a
+    # Each refinement phase ends at the moving average of its updates: a
     # plain mean of the first 1 / (1 - decay) of them, exponential after.
     decay = 0.75
     net = torch.nn.Linear(1, 1, bias=False)
