@@ -60,14 +60,15 @@ def _init_then_refine(X, Y, **params):
 @pytest.mark.parametrize(
     "d, n, max_uvp, max_ratio",
     [
-        # Measured L2-UVP, init -> refined: d=2, 16384 rows: 0.037 -> 0.024;
-        # d=10, 4000 rows: 0.651 -> 0.591. Without the moving average of the
-        # refinement (ema_decay=0): 0.053 and 0.615, which fail the ratios.
+        # Measured L2-UVP, init -> refined: d=2, 16384 rows: 0.037 -> 0.035
+        # (ratio 0.925); d=10, 4000 rows: 0.651 -> 0.573 (0.880). Without the
+        # moving average of the refinement (ema_decay=0): ratios 1.064 and
+        # 0.927, which fail (benchmarks/results/qflow_ema.md).
         # d=2 takes 16384 rows because at 2000 the initialisation is already
         # sampling-limited (0.191, against 0.088 for the plug-in Gaussian map
         # from the same rows) and refinement cannot improve on it.
-        (2, 2**14, 0.05, 0.9),
-        (10, 4000, 0.65, 0.93),
+        (2, 2**14, 0.05, 0.95),
+        (10, 4000, 0.65, 0.9),
     ],
 )
 def test_gaussian_map_against_closed_form(d, n, max_uvp, max_ratio):
