@@ -245,7 +245,7 @@ def methods(d, max_iter, batch, seed, ffjord, long_iter, long_width, authors=Non
         else OTFlowDensity(
             max_iter=max_iter,
             batch_size=min(batch, 256),
-            width=128,
+            hidden_layer_sizes=(128, 128),
             learning_rate_init=0.01,
             random_state=seed,
         )
@@ -269,7 +269,11 @@ def methods(d, max_iter, batch, seed, ffjord, long_iter, long_width, authors=Non
             f", width {long_width}" if long_width != 64 else ""
         )
         out[f"OTFlowDensity ({label})"] = OTFlowDensity(
-            max_iter=long_iter, n_steps=4, width=long_width, batch_size=batch, random_state=seed
+            max_iter=long_iter,
+            n_steps=4,
+            hidden_layer_sizes=(long_width, long_width),
+            batch_size=batch,
+            random_state=seed,
         )
     if ffjord:
         out["FFJORD-style CNF"] = FFJORDStyle(max_iter, batch, seed=seed)

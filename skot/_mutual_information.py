@@ -9,6 +9,8 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils import check_array, check_random_state
 
+from ._telescoping import TelescopingRatioEstimator
+
 __all__ = ["mutual_information"]
 
 
@@ -70,8 +72,6 @@ def mutual_information(X, Y, *, estimator=None, test_size=0.5, return_std=False,
         )
     rng = check_random_state(random_state)
     if estimator is None:
-        from ._telescoping import TelescopingRatioEstimator
-
         estimator = TelescopingRatioEstimator(random_state=rng.randint(2**31))
     else:
         estimator = clone(estimator)

@@ -13,8 +13,15 @@ from collections.abc import Callable
 from itertools import pairwise
 
 import torch
+from torchdiffeq import odeint
 
-__all__ = ["integrate", "rk4_step", "time_grid"]
+from ._device import batches
+
+__all__ = ["SOLVERS", "integrate", "integrate_in_batches", "rk4_step", "time_grid"]
+
+# The fixed-grid RK4 of training, and torchdiffeq's adaptive methods. (Its
+# fixed-grid ones would step on the output grid only, unless given a step.)
+SOLVERS = ("rk4", "dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
 
 Field = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -73,7 +80,15 @@ def integrate(
                 x = rk4_step(f, x, a + s * h, h)
             states.append(x)
         return states
-    from torchdiffeq import odeint
-
     out = odeint(lambda t, y: f(y, t), x, grid, method=method, rtol=rtol, atol=atol)
     return list(out.unbind(0))
+
+
+def integrate_in_batches(
+    f: Field, x: torch.Tensor, grid: torch.Tensor, n_substeps: int, batch_rows: int
+) -> torch.Tensor:
+    """End states at ``grid[-1]`` of the rows of ``x``, ``batch_rows`` at a time
+    (RK4, ``n_substeps`` steps per interval)."""
+    return torch.cat(
+        [integrate(f, x[s], grid, n_substeps)[-1] for s in batches(len(x), batch_rows)]
+    )

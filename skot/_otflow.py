@@ -4,89 +4,52 @@ exact O(d) trace and an HJB regulariser, as a density estimator."""
 from __future__ import annotations
 
 import copy
-import math
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import (
-    BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
     DensityMixin,
     TransformerMixin,
     _fit_context,
 )
-from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 
-from ._device import (
-    PicklesNetworksOnCPU,
-    batches,
-    build_module,
-    make_rngs,
-    module_to,
-    resolve_device,
-    to_tensor,
+from ._base import (
+    SkotEstimator,
+    check_finite,
+    predict_in_batches,
+    sample_rng,
+    standardisation,
 )
+from ._cnf import LOG_2PI, end_state, velocity_field
+from ._device import make_rngs, module_to, resolve_device, to_tensor
 from ._ode import integrate, time_grid
-from ._potential import OTPotential
-from ._training import train_on_schedule
+from ._potential_training import OTFlowConfig, fit_potential
+from ._validation import uniform_width
 
-__all__ = ["OTFlowDensity"]
+__all__ = ["OTFlowDensity", "otflow_config"]
 
-_LOG_2PI = math.log(2 * math.pi)
-
-
-def _augmented_field(potential: OTPotential, d: int, costs: bool):
-    """Right-hand side of the state ``(z, l[, L, R])`` of OT-Flow's ODE.
-
-    ``dz/dt = -grad_x Phi``, ``dl/dt = -Laplacian Phi`` (log-determinant),
-    and with ``costs`` the running transport cost ``1/2 ||grad_x Phi||^2`` and
-    HJB residual ``|d_t Phi - 1/2 ||grad_x Phi||^2|``.
-    """
-
-    def field(state, t):
-        grad, lap = potential.gradient_and_laplacian(state[:, :d], t)
-        gx = grad[:, :d]
-        parts = [-gx, -lap.unsqueeze(1)]
-        if costs:
-            kinetic = 0.5 * gx.square().sum(1, keepdim=True)
-            parts += [kinetic, (grad[:, d:] - kinetic).abs()]
-        return torch.cat(parts, 1)
-
-    return field
+# The parameters of OTFlowDensity that say how its potential is trained,
+# which QFlowTransport(init="otflow") takes as init_params.
+TRAINING_PARAMETERS = (
+    "alpha_transport",
+    "alpha_hjb",
+    "hidden_layer_sizes",
+    "n_steps",
+    "n_steps_eval",
+    "max_iter",
+    "batch_size",
+    "learning_rate_init",
+    "tol",
+    "n_iter_no_change",
+    "early_stopping",
+    "validation_fraction",
+)
 
 
-def _velocity_field(potential: OTPotential, d: int):
-    def field(z, t):
-        return -potential.gradient(z, t)[:, :d]
-
-    return field
-
-
-def _end_state(potential, x, n_steps, costs):
-    """State at t = 1 of the augmented ODE started from ``x`` at t = 0."""
-    d = x.shape[1]
-    extra = 3 if costs else 1
-    state = torch.cat([x, x.new_zeros(len(x), extra)], 1)
-    grid = time_grid(1, device=x.device, dtype=x.dtype)
-    return integrate(_augmented_field(potential, d, costs), state, grid, n_steps)[-1]
-
-
-def _negative_log_likelihood(end: torch.Tensor, d: int) -> torch.Tensor:
-    """``-log N(z(1); 0, I) - l(1)`` per row: minus the log-density in latent units."""
-    z, logdet = end[:, :d], end[:, d]
-    return 0.5 * z.square().sum(1) + 0.5 * d * _LOG_2PI - logdet
-
-
-class OTFlowDensity(
-    PicklesNetworksOnCPU,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
-    DensityMixin,
-    BaseEstimator,
-):
+class OTFlowDensity(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, SkotEstimator):
     r"""Density estimation by OT-Flow, a continuous normalising flow with an
     optimal-transport potential.
 
@@ -120,34 +83,34 @@ class OTFlowDensity(
     alpha_hjb : float, default=0.05
         :math:`\alpha_R`, weight of the HJB residual relative to the negative
         log-likelihood.
-    width : int, default=64
-        Width ``m`` of the ResNet in the potential.
-    n_layers : int, default=2
-        Layers of the ResNet (the authors' ``nTh``): an opening layer and
-        ``n_layers - 1`` residual layers.
+    hidden_layer_sizes : tuple of int, default=(64, 64)
+        The layers of the potential's ResNet, which all have one width
+        ``m``: an opening layer and ``len(hidden_layer_sizes) - 1`` residual
+        layers (the authors' ``nTh``).
     n_steps : int, default=8
         RK4 steps on [0, 1] in training.
     n_steps_eval : int, default=16
         RK4 steps at evaluation (:meth:`score_samples`, :meth:`transform`,
         :meth:`inverse_transform`, :meth:`sample`).
     max_iter : int, default=1000
-        Gradient steps.
+        Gradient steps (OT-Flow trains in one phase).
     batch_size : int, default=1024
         Minibatch of training, and rows per batch at evaluation.
     learning_rate_init : float, default=0.05
         Adam learning rate, decayed to zero along a cosine over ``max_iter``.
     tol : float, default=1e-4
-        With ``early_stopping``: improvement of the validation loss, checked
+        With ``early_stopping``: improvement of the held-out score, checked
         every 50 steps, below which a check counts as no improvement.
     n_iter_no_change : int, default=10
         With ``early_stopping``: checks without improvement after which
         training stops.
     early_stopping : bool, default=False
-        Monitor the loss on a held-out ``validation_fraction`` of the rows,
-        stop when it stalls, and keep the parameters that scored best on it
-        (the authors' practice). Without it, training runs ``max_iter``
-        steps: the learning rate follows a cosine schedule over them, and a
-        noisy minibatch loss is no reason to cut it short.
+        Score the flow on a held-out ``validation_fraction`` of the rows
+        before training and every 50 steps, stop when the score stalls, and
+        keep the parameters that scored best (the authors' practice).
+        Without it, training runs ``max_iter`` steps: the learning rate
+        follows a cosine schedule over them, and a noisy minibatch loss is no
+        reason to cut it short.
     validation_fraction : float, default=0.1
         Share of rows held out when ``early_stopping`` is on.
     warm_start : bool, default=False
@@ -167,9 +130,13 @@ class OTFlowDensity(
     scale_ : ndarray of shape (n_features,)
         Standardisation of the data.
     loss_curve_ : list of float
-        Training loss, averaged over every 50 steps.
+        Training loss, averaged over every 50 steps (and the last ones).
     validation_scores_ : list of float or None
-        Validation loss at every check, with ``early_stopping``.
+        With ``early_stopping``: the held-out score (minus the training
+        objective on the held-out rows, higher is better) of the starting
+        potential and at every check.
+    best_validation_score_ : float or None
+        The best of ``validation_scores_``: that of the potential kept.
     history_ : dict of lists
         Per check: ``"nll"``, ``"transport"`` and ``"hjb"`` on the training
         batches (negative log-likelihood in standardised units).
@@ -207,8 +174,7 @@ class OTFlowDensity(
     _parameter_constraints: dict = {
         "alpha_transport": [Interval(Real, 0, None, closed="left")],
         "alpha_hjb": [Interval(Real, 0, None, closed="left")],
-        "width": [Interval(Integral, 1, None, closed="left")],
-        "n_layers": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": [tuple, list],
         "n_steps": [Interval(Integral, 1, None, closed="left")],
         "n_steps_eval": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
@@ -229,8 +195,7 @@ class OTFlowDensity(
         alpha_transport=0.01,
         alpha_hjb=0.05,
         *,
-        width=64,
-        n_layers=2,
+        hidden_layer_sizes=(64, 64),
         n_steps=8,
         n_steps_eval=16,
         max_iter=1000,
@@ -247,8 +212,7 @@ class OTFlowDensity(
     ):
         self.alpha_transport = alpha_transport
         self.alpha_hjb = alpha_hjb
-        self.width = width
-        self.n_layers = n_layers
+        self.hidden_layer_sizes = hidden_layer_sizes
         self.n_steps = n_steps
         self.n_steps_eval = n_steps_eval
         self.max_iter = max_iter
@@ -279,118 +243,58 @@ class OTFlowDensity(
         -------
         self : OTFlowDensity
         """
-        warm = self.warm_start and hasattr(self, "potential_")
-        X = validate_data(
-            self, X, reset=not warm, dtype=[np.float64, np.float32], ensure_min_samples=2
+        config = otflow_config(
+            {key: getattr(self, key) for key in TRAINING_PARAMETERS},
+            verbose=self.verbose,
+            caller=type(self).__name__,
         )
+        X, warm = self._validate_fit_data(X)
         dev = resolve_device(self.device)
         rng, gen = make_rngs(self.random_state, dev)
         if warm:
             mean, scale = self.mean_, self.scale_
             potential = copy.deepcopy(module_to(self.potential_, dev))
         else:
-            mean = X.mean(0)
-            scale = X.std(0)
-            scale[scale == 0] = 1.0
+            mean, scale = standardisation(X)
             potential = None
         Xn = to_tensor((X - mean) / scale, dev)
-        potential, (curve, val_scores, history, steps) = self._fit_potential(
-            Xn, rng, gen, potential
-        )
+        potential, record = fit_potential(Xn, config, rng, gen, potential)
 
         # Fitted state is written only now: a failure above leaves the
         # estimator as it was.
         self.potential_ = potential.eval().requires_grad_(False)
         self.mean_ = np.asarray(mean, dtype=np.float64)
         self.scale_ = np.asarray(scale, dtype=np.float64)
-        self.loss_curve_ = curve
-        self.validation_scores_ = val_scores
-        self.history_ = history
-        self.n_iter_ = steps
+        self.loss_curve_ = record.loss_curve
+        self.validation_scores_ = record.validation_scores
+        self.best_validation_score_ = record.best_validation_score
+        self.history_ = {key: record.history.get(key, []) for key in ("nll", "transport", "hjb")}
+        self.n_iter_ = record.n_iter
         self._n_features_out = X.shape[1]
         return self
 
-    def _fit_potential(self, Xn, rng, gen, potential=None):
-        """Train a potential (a new one unless given) on the already scaled
-        rows ``Xn``; return it with the training record."""
-        if potential is None:
-            d, width, n_layers = Xn.shape[1], self.width, self.n_layers
-            potential = build_module(lambda: OTPotential(d, width, n_layers), Xn.device, gen)
-        X_val = None
-        if self.early_stopping:
-            perm = torch.as_tensor(rng.permutation(len(Xn)), device=Xn.device)
-            n_val = max(1, round(self.validation_fraction * len(Xn)))
-            X_val, Xn = Xn[perm[:n_val]], Xn[perm[n_val:]]
-        return potential, self._train(potential, Xn, X_val, gen)
-
-    def _objective(self, potential, x):
-        end = _end_state(potential, x, self.n_steps, costs=True)
-        d = x.shape[1]
-        nll = _negative_log_likelihood(end, d).mean()
-        transport, hjb = end[:, d + 1].mean(), end[:, d + 2].mean()
-        loss = nll + self.alpha_transport * transport + self.alpha_hjb * hjb
-        return loss, (nll.item(), transport.item(), hjb.item())
-
-    def _train(self, potential, Xn, X_val, gen):
-        batch = min(self.batch_size, len(Xn))
-
-        def loss_fn():
-            rows = torch.randint(len(Xn), (batch,), generator=gen, device=Xn.device)
-            return self._objective(potential, Xn[rows])
-
-        def validate():
-            with torch.no_grad():
-                return self._batched_loss(potential, X_val)
-
-        curve, parts, val_scores, steps = train_on_schedule(
-            potential,
-            loss_fn,
-            max_iter=self.max_iter,
-            learning_rate=self.learning_rate_init,
-            tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
-            validate=validate if X_val is not None else None,
-            verbose=self.verbose,
-            desc="OT-Flow",
-            hint="Try a smaller learning_rate_init or more n_steps.",
-        )
-        history = dict(zip(("nll", "transport", "hjb"), parts or ([], [], [])))
-        return curve, val_scores, history, steps
-
-    def _batched_loss(self, potential, x):
-        total = 0.0
-        for s in batches(len(x), self.batch_size):
-            total += self._objective(potential, x[s])[0].item() * (s.stop - s.start)
-        return total / len(x)
-
     # ------------------------------------------------------------ evaluate
-
-    def _checked(self, X):
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        dev = resolve_device(self.device)
-        module_to(self.potential_, dev)
-        return X, dev
 
     def _ends(self, Xn: np.ndarray, dev, with_logdet=False, backward=False) -> np.ndarray:
         """End points of the flow from the rows of ``Xn``, in batches: at t=1
         (with the log-determinant as a last column when asked), or at t=0
         when ``backward``."""
         d = Xn.shape[1]
-        field = _velocity_field(self.potential_, d)
         grid = time_grid(1, device=dev)
         if backward:
             grid = grid.flip(0)
-        out = []
-        with torch.no_grad():
-            for s in batches(len(Xn), self.batch_size):
-                x = to_tensor(Xn[s], dev)
-                if with_logdet:
-                    end = _end_state(self.potential_, x, self.n_steps_eval, costs=False)
-                else:
-                    end = integrate(field, x, grid, self.n_steps_eval)[-1]
-                out.append(end.double().cpu().numpy())
-        return np.concatenate(out) if out else np.empty((0, d + with_logdet))
+        if with_logdet:
+
+            def ends(x):
+                return end_state(self.potential_, x, self.n_steps_eval, costs=False)
+
+        else:
+            field = velocity_field(self.potential_, d)
+
+            def ends(x):
+                return integrate(field, x, grid, self.n_steps_eval)[-1]
+
+        return predict_in_batches(ends, Xn, self.batch_size, dev, (d + with_logdet,))
 
     def score_samples(self, X):
         """Log-density of each row of X, in nats.
@@ -403,18 +307,13 @@ class OTFlowDensity(
         -------
         ndarray of shape (n_samples,)
         """
-        X, dev = self._checked(X)
+        X, dev = self._validate_predict_data(X)
         d = X.shape[1]
         end = self._ends((X - self.mean_) / self.scale_, dev, with_logdet=True)
         z, logdet = end[:, :d], end[:, d]
-        log_density = -0.5 * np.square(z).sum(1) - 0.5 * d * _LOG_2PI + logdet
+        log_density = -0.5 * np.square(z).sum(1) - 0.5 * d * LOG_2PI + logdet
         log_density -= np.log(self.scale_).sum()
-        if not np.all(np.isfinite(log_density)):
-            raise FloatingPointError(
-                "score_samples produced non-finite log-densities; the rows may lie far "
-                "outside the training data, or the fit may have failed."
-            )
-        return log_density
+        return check_finite(log_density, "score_samples")
 
     def score(self, X, y=None):
         """Mean log-likelihood of the rows of X, in nats (higher is better).
@@ -443,7 +342,7 @@ class OTFlowDensity(
         ndarray of shape (n_samples, n_features)
             Approximately N(0, I) for rows drawn from the data distribution.
         """
-        X, dev = self._checked(X)
+        X, dev = self._validate_predict_data(X)
         Z = self._ends((X - self.mean_) / self.scale_, dev)
         return Z.astype(X.dtype, copy=False)
 
@@ -459,7 +358,7 @@ class OTFlowDensity(
         -------
         ndarray of shape (n_samples, n_features)
         """
-        Z, dev = self._checked(X)
+        Z, dev = self._validate_predict_data(X)
         return self._decode(Z, dev).astype(Z.dtype, copy=False)
 
     def _decode(self, Z, dev):
@@ -479,18 +378,31 @@ class OTFlowDensity(
         -------
         ndarray of shape (n_samples, n_features)
         """
-        check_is_fitted(self)
-        if not isinstance(n_samples, Integral) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
-        if random_state is None:
-            random_state = np.random.default_rng().integers(2**31)
-        rng = check_random_state(random_state)
+        dev = self._fitted_device()
+        rng = sample_rng(n_samples, random_state)
         Z = rng.standard_normal((n_samples, self.n_features_in_))
-        return self._decode(Z, resolve_device(self.device))
+        return self._decode(Z, dev)
 
-    # ------------------------------------------------------------ tags
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        return tags
+def otflow_config(params: dict, *, verbose: int = 0, caller: str) -> OTFlowConfig:
+    """The training settings of one potential from OTFlowDensity's parameters.
+
+    ``params`` holds some of :data:`TRAINING_PARAMETERS` (the others take
+    OTFlowDensity's defaults); they are validated as OTFlowDensity
+    validates its own, with errors that name ``caller``.
+    """
+    unknown = sorted(set(params) - set(TRAINING_PARAMETERS))
+    if unknown:
+        raise TypeError(
+            f"{caller} got {', '.join(map(repr, unknown))}, which OTFlowDensity's training "
+            f"does not take; it takes {', '.join(TRAINING_PARAMETERS)}."
+        )
+    constraints = OTFlowDensity._parameter_constraints
+    validate_parameter_constraints(
+        {key: constraints[key] for key in params}, params, caller_name=caller
+    )
+    defaults = OTFlowDensity().get_params()
+    settings = {key: params.get(key, defaults[key]) for key in TRAINING_PARAMETERS}
+    width, depth = uniform_width(settings["hidden_layer_sizes"], "hidden_layer_sizes", caller)
+    settings["hidden_layer_sizes"] = (width,) * depth
+    return OTFlowConfig(**settings, verbose=verbose)

@@ -7,30 +7,23 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
+from sklearn.base import OneToOneFeatureMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
-from torch.optim.swa_utils import AveragedModel
 
-from ._device import (
-    PicklesNetworksOnCPU,
-    batches,
-    build_module,
-    make_rngs,
-    module_to,
-    resolve_device,
-    to_numpy,
-    to_tensor,
+from ._base import SkotEstimator, predict_in_batches
+from ._criteria import transport_score
+from ._device import build_module, module_to, to_numpy, to_tensor
+from ._domains import domain_array
+from ._flow_matching import FlowMatchingConfig, distil_joined_flow, train_ot_cfm
+from ._nets import ACTIVATIONS, TimeMLP
+from ._ode import SOLVERS, integrate, integrate_in_batches, time_grid
+from ._otflow import otflow_config
+from ._potential_training import fit_potential
+from ._refinement import RefinementConfig, refine
+from ._validation import (
+    score_target_sample,
+    split_rows,
 )
-from ._domains import domain_array, split_by_domain
-from ._flow_matching import distil_joined_flow, train_ot_cfm
-from ._nets import ACTIVATIONS, MLP, TimeMLP
-from ._ode import integrate, time_grid
-from ._otflow import OTFlowDensity
-from ._ratio import RatioTrainer
-from ._training import FiniteGuard, Monitor, progress
-from ._validation import check_target_sample, standard_normal_target
-from .metrics import transport_score
 
 __all__ = ["QFlowTransport"]
 
@@ -40,16 +33,7 @@ _DISTIL_ROWS = 8192  # trajectories regressed on by the init="otflow" distillati
 _SCORED_ROWS = 1000
 
 
-def _path_cost(states: list[torch.Tensor], grid: torch.Tensor) -> torch.Tensor:
-    r"""Discretised transport cost per sample, ``sum_k ||x_k - x_{k-1}||^2 / h_k``."""
-    cost = torch.zeros(states[0].shape[0], dtype=states[0].dtype, device=states[0].device)
-    for k in range(1, len(states)):
-        h = (grid[k] - grid[k - 1]).abs()
-        cost = cost + (states[k] - states[k - 1]).square().sum(1) / h
-    return cost
-
-
-class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
     r"""Optimal transport map between two samples by a refined neural-ODE flow.
 
     Q-flow learns a velocity field :math:`f(x, t)` whose flow
@@ -118,8 +102,9 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
     init_batch_size : int, default=256
         Minibatch of the initialisation; pairs within it are matched by exact
         OT, so larger batches give straighter initial flows at cubic cost.
-    init_learning_rate : float, default=1e-3
-        Adam learning rate of the initialisation.
+    init_learning_rate_init : float, default=1e-3
+        Adam learning rate of the initialisation, decayed to zero along a
+        cosine over ``init_max_iter``.
     sigma : float, default=0.0
         Noise of the flow-matching interpolant.
     n_flips : int, default=2
@@ -142,35 +127,38 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
         Each update follows a classifier fitted to finite samples, and the
         average cancels much of the noise this puts into the flow (see
         docs/qflow.md for measurements). 0 keeps the last update.
-    classifier_learning_rate : float, default=1e-3
-        Adam learning rate of the classifiers.
+    classifier_learning_rate_init : float, default=1e-3
+        Adam learning rate of the classifiers in the first refinement round.
     classifier_warmup : int, default=300
         Classifier steps at the start of each phase.
     classifier_steps : int, default=4
         Classifier steps after each flow update.
     tol : float, default=1e-4
-        With ``early_stopping``: improvement of the validation flow-matching
-        loss, checked every 50 steps, below which a check counts as no
-        improvement.
+        With ``early_stopping``: improvement of the held-out score below
+        which a validation counts as no improvement.
     n_iter_no_change : int, default=10
-        With ``early_stopping``: checks without improvement after which the
-        initialisation stops.
+        With ``early_stopping``: validations without improvement after which
+        a stage stops (the initialisation validates every 50 steps, the
+        refinement after every phase).
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of both samples, and use it twice.
-        The initialisation monitors its flow-matching loss there and stops
-        when it stalls (without it, it runs ``init_max_iter`` steps, the
-        length of its cosine learning-rate schedule). The refinement scores
-        the flow there (:meth:`score`, on up to 1000 rows of each sample)
-        before it starts and after every phase, and keeps the best-scoring
-        flow, which may be the initial one. The score on a few hundred rows
-        is noisy: it catches gross failures of the refinement, not the slow
-        drift of one run far longer than the default (docs/qflow.md).
+        The OT-CFM initialisation scores its flow there (minus its
+        flow-matching loss) before training and every 50 steps, stops when
+        the score stalls, and keeps the best-scoring flow (without it, it
+        runs ``init_max_iter`` steps, the length of its cosine learning-rate
+        schedule). The refinement scores the flow there (:meth:`score`, on
+        up to 1000 rows of each sample) before it starts and after every
+        phase, and keeps the best-scoring flow, which may be the initial
+        one. The score on a few hundred rows is noisy: it catches gross
+        failures of the refinement, not the slow drift of one run far longer
+        than the default (docs/qflow.md).
     validation_fraction : float, default=0.1
         Share of rows held out when ``early_stopping`` is on.
-    solver : str, default="rk4"
+    solver : {"rk4", "dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun"}, \
+            default="rk4"
         Solver for :meth:`transform` and :meth:`inverse_transform`: ``"rk4"``
-        on the training grid, or a torchdiffeq adaptive method such as
-        ``"dopri5"``. Training always uses RK4.
+        on the training grid, or one of torchdiffeq's adaptive methods.
+        Training always uses RK4.
     warm_start : bool, default=False
         Refine the previous flow instead of starting over (no new
         initialisation); the data scaling of the first fit is kept.
@@ -193,20 +181,28 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
         Mean discretised transport cost of the training rows of X, in the
         units of X (compare with :math:`W_2^2(P, Q)`).
     loss_curve_ : list of float
-        Refinement loss after each flow update.
+        Refinement loss averaged over every 50 flow updates (and over the
+        last updates of each phase).
     history_ : dict of lists
-        Per flow update: ``"kl"`` (estimated KL), ``"transport"`` (transport
-        cost, normalised units) and ``"direction"`` (``"P->Q"`` or ``"Q->P"``).
-        With ``early_stopping``, ``"validation"`` holds the held-out score
-        before refinement and after each phase (empty otherwise).
+        Per entry of ``loss_curve_``: ``"loss"``, ``"kl"`` (estimated KL),
+        ``"transport"`` (transport cost, normalised units) and
+        ``"direction"`` (``"P->Q"`` or ``"Q->P"``); ``"validation"`` is
+        ``validation_scores_`` (empty without ``early_stopping``).
     validation_scores_ : list of float or None
-        ``history_["validation"]``; None without ``early_stopping``.
+        With ``early_stopping``: the held-out score (higher is better) before
+        refinement and after each phase; None otherwise, or without
+        refinement.
     best_validation_score_ : float or None
         The best of ``validation_scores_``: the kept flow's score.
     init_loss_curve_ : list of float
-        Monitored flow-matching loss, every 50 steps.
+        Training loss of the initialisation (flow matching, or the
+        distillation with ``init="otflow"``), averaged over every 50 steps.
+    init_validation_scores_ : list of float or None
+        With ``early_stopping`` and ``init="ot-cfm"``: minus the
+        flow-matching loss on the held-out rows, before training and every
+        50 steps; the best-scoring flow was kept.
     init_n_iter_ : int
-        Flow-matching steps taken.
+        Steps of the initialisation.
     n_iter_ : int
         Refinement flow updates taken.
     n_features_in_ : int
@@ -248,21 +244,21 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
         "init_params": [dict, None],
         "init_max_iter": [Interval(Integral, 0, None, closed="left")],
         "init_batch_size": [Interval(Integral, 2, None, closed="left")],
-        "init_learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "init_learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "sigma": [Interval(Real, 0, None, closed="left")],
         "n_flips": [Interval(Integral, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "ema_decay": [Interval(Real, 0, 1, closed="left")],
-        "classifier_learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "classifier_learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "classifier_warmup": [Interval(Integral, 0, None, closed="left")],
         "classifier_steps": [Interval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "solver": [str],
+        "solver": [StrOptions(set(SOLVERS))],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
@@ -282,14 +278,14 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
         init_params=None,
         init_max_iter=2000,
         init_batch_size=256,
-        init_learning_rate=1e-3,
+        init_learning_rate_init=1e-3,
         sigma=0.0,
         n_flips=2,
         max_iter=100,
         batch_size=512,
         learning_rate_init=2e-5,
         ema_decay=0.995,
-        classifier_learning_rate=1e-3,
+        classifier_learning_rate_init=1e-3,
         classifier_warmup=300,
         classifier_steps=4,
         tol=1e-4,
@@ -312,14 +308,14 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
         self.init_params = init_params
         self.init_max_iter = init_max_iter
         self.init_batch_size = init_batch_size
-        self.init_learning_rate = init_learning_rate
+        self.init_learning_rate_init = init_learning_rate_init
         self.sigma = sigma
         self.n_flips = n_flips
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
         self.ema_decay = ema_decay
-        self.classifier_learning_rate = classifier_learning_rate
+        self.classifier_learning_rate_init = classifier_learning_rate_init
         self.classifier_warmup = classifier_warmup
         self.classifier_steps = classifier_steps
         self.tol = tol
@@ -369,22 +365,11 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
         -------
         self : QFlowTransport
         """
-        warm = self.warm_start and hasattr(self, "velocity_")
-        X = validate_data(
-            self, X, reset=not warm, dtype=[np.float64, np.float32], ensure_min_samples=2
-        )
-        if sample_domain is not None:
-            X, y = split_by_domain(X, y, sample_domain)
-        Y = check_target_sample(y, X.shape[1], self)
-        dev = resolve_device(self.device)
-        rng, gen = make_rngs(self.random_state, dev)
-        if Y is None:
-            Y = standard_normal_target(rng, len(X), X.shape[1])
+        # Nested parameters are checked before any work.
+        otflow = self._otflow_init_config() if self.init_params is not None else None
+        X, Y, warm, dev, rng, gen = self._validate_fit_samples(X, y, sample_domain)
 
-        if warm:
-            center, scale = self.center_, self.scale_
-        else:
-            center, scale = self._normalisation(X, Y)
+        center, scale = (self.center_, self.scale_) if warm else self._normalisation(X, Y)
         Xn = to_tensor((X - center) / scale, dev)
         Yn = to_tensor((Y - center) / scale, dev)
 
@@ -392,38 +377,46 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
         if self.early_stopping:
             # One held-out split serves both stages: the initialisation's
             # flow-matching loss and the refinement's transport score.
-            X_val, Xn = _split(Xn, self.validation_fraction, rng)
-            Y_val, Yn = _split(Yn, self.validation_fraction, rng)
+            X_val, Xn = split_rows(Xn, self.validation_fraction, rng)
+            Y_val, Yn = split_rows(Yn, self.validation_fraction, rng)
             validation = (X_val, Y_val)
 
+        init_record = None
         if warm:
             velocity = copy.deepcopy(module_to(self.velocity_, dev))
-            init_curve, init_steps = [], 0
         else:
-            velocity = build_module(self._velocity_factory(X.shape[1]), dev, gen)
+            d, sizes, activation = X.shape[1], tuple(self.hidden_layer_sizes), self.activation
+            velocity = build_module(lambda: TimeMLP(d, d, sizes, activation), dev, gen)
             if self.init == "otflow":
-                init_curve, init_steps = self._initialise_through_gaussian(
-                    velocity, Xn, Yn, rng, gen
-                )
+                otflow = otflow or self._otflow_init_config()
+                init_record = self._initialise_through_gaussian(velocity, Xn, Yn, otflow, rng, gen)
             else:
-                init_curve, init_steps = self._initialise(velocity, Xn, Yn, gen, validation)
+                config = self._flow_matching_config()
+                init_record = train_ot_cfm(velocity, Xn, Yn, config, gen, validation)
 
-        history = self._refine(velocity, Xn, Yn, gen, validation)
+        validate = None
+        if validation is not None:
+
+            def validate():
+                return self._validation_score(velocity, *validation)
+
+        record = refine(velocity, Xn, Yn, self._refinement_config(), gen, validate)
 
         # Only now is fitted state written: a failure above leaves the
         # estimator as it was (unfitted, or its previous fit with warm_start).
         self.velocity_ = velocity.eval()
         self.center_ = np.asarray(center, dtype=np.float64)
         self.scale_ = float(scale)
-        self.history_ = history
-        self.loss_curve_ = history["loss"]
-        self.n_iter_ = len(history["loss"])
-        scores = history["validation"]
-        self.validation_scores_ = scores if scores else None
+        scores = record.validation_scores or None
+        self.history_ = {**record.history, "direction": record.labels, "validation": scores or []}
+        self.loss_curve_ = record.loss_curve
+        self.n_iter_ = record.n_iter
+        self.validation_scores_ = scores
         self.best_validation_score_ = max(scores) if scores else None
-        if not warm:
-            self.init_loss_curve_ = init_curve
-            self.init_n_iter_ = init_steps
+        if init_record is not None:
+            self.init_loss_curve_ = init_record.loss_curve
+            self.init_validation_scores_ = init_record.validation_scores
+            self.init_n_iter_ = init_record.n_iter
         self.adapts_domains_ = sample_domain is not None
         self.transport_cost_ = float(self.transport_cost(X).mean())
         return self
@@ -454,40 +447,51 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
         scale = float(np.sqrt(0.5 * (X.var(0).sum() + Y.var(0).sum()) / X.shape[1]))
         return center, scale if scale > 0 else 1.0
 
-    def _velocity_factory(self, d):
-        sizes, activation = tuple(self.hidden_layer_sizes), self.activation
-        return lambda: TimeMLP(d, d, sizes, activation)
-
-    def _initialise(self, velocity, Xn, Yn, gen, validation):
-        """OT-CFM training of ``velocity`` from Xn to Yn."""
-        monitor = Monitor(self.tol, self.n_iter_no_change)
-        X_val, Y_val = validation if validation is not None else (None, None)
-        steps = train_ot_cfm(
-            velocity,
-            Xn,
-            Yn,
-            n_steps=self.init_max_iter,
+    def _flow_matching_config(self) -> FlowMatchingConfig:
+        return FlowMatchingConfig(
+            max_iter=self.init_max_iter,
             batch_size=self.init_batch_size,
-            lr=self.init_learning_rate,
+            learning_rate_init=self.init_learning_rate_init,
             sigma=self.sigma,
-            gen=gen,
-            monitor=monitor,
-            X_val=X_val,
-            Y_val=Y_val,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
             verbose=self.verbose,
         )
-        return monitor.history, steps
 
-    def _initialise_through_gaussian(self, velocity, Xn, Yn, rng, gen):
+    def _refinement_config(self) -> RefinementConfig:
+        return RefinementConfig(
+            gamma=self.gamma,
+            n_intervals=self.n_intervals,
+            n_substeps=self.n_substeps,
+            n_flips=self.n_flips,
+            max_iter=self.max_iter,
+            batch_size=self.batch_size,
+            learning_rate_init=self.learning_rate_init,
+            ema_decay=self.ema_decay,
+            classifier_hidden_layer_sizes=tuple(self.classifier_hidden_layer_sizes),
+            classifier_learning_rate_init=self.classifier_learning_rate_init,
+            classifier_warmup=self.classifier_warmup,
+            classifier_steps=self.classifier_steps,
+            activation=self.activation,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            verbose=self.verbose,
+        )
+
+    def _otflow_init_config(self):
+        """The training settings of the two OT-Flow fits of ``init="otflow"``,
+        validated as OTFlowDensity's own parameters."""
+        params = {"max_iter": self.init_max_iter, **(self.init_params or {})}
+        return otflow_config(params, verbose=self.verbose, caller="QFlowTransport's init_params")
+
+    def _initialise_through_gaussian(self, velocity, Xn, Yn, config, rng, gen):
         """The paper's other initial flow: P -> N(0, I) on [0, 1/2], then
         N(0, I) -> Q on [1/2, 1], from two OT-Flow fits, distilled into
         ``velocity`` by regression on the joined flow's velocities."""
-        params = {"max_iter": self.init_max_iter, **(self.init_params or {})}
-        density = OTFlowDensity(**params)
         # Both CNFs are fitted on the commonly normalised data (not
         # standardised per feature), so their latent spaces coincide and the
         # joined path is continuous at t = 1/2.
-        to_gaussian = [density._fit_potential(Z, rng, gen)[0].eval() for Z in (Xn, Yn)]
+        to_gaussian = [fit_potential(Z, config, rng, gen)[0].eval() for Z in (Xn, Yn)]
         for potential in to_gaussian:
             potential.requires_grad_(False)
         # The regression needs trajectories, not every row: cap their number.
@@ -496,150 +500,42 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
             velocity,
             to_gaussian,
             Xn[rows],
-            n_steps=density.n_steps_eval,
-            n_iter=self.init_max_iter,
-            batch_size=self.init_batch_size,
-            lr=self.init_learning_rate,
-            gen=gen,
-            verbose=self.verbose,
+            self._flow_matching_config(),
+            gen,
+            n_steps=config.n_steps_eval,
         )
 
-    def _validation_score(self, velocity, validation):
+    def _validation_score(self, velocity, X_val, Y_val):
         """Transport score of the current flow on the held-out rows."""
-        X_val, Y_val = (v[:_SCORED_ROWS] for v in validation)
+        X_val, Y_val = X_val[:_SCORED_ROWS], Y_val[:_SCORED_ROWS]
+        nodes = time_grid(self.n_intervals, device=X_val.device)
         with torch.no_grad():
-            mapped = self._push(velocity, X_val, time_grid(self.n_intervals, device=X_val.device))
+            mapped = integrate_in_batches(
+                velocity, X_val, nodes, self.n_substeps, self._inference_rows
+            )
         return transport_score(*(to_numpy(v, np.float64) for v in (X_val, mapped, Y_val)))
 
-    def _refine(self, velocity, Xn, Yn, gen, validation=None):
-        """Algorithm 1: alternate P->Q and Q->P phases of KL + gamma * cost.
-
-        Each phase ends at the moving average of its updates
-        (``ema_decay``). With ``validation``, the flow is scored on the
-        held-out rows before refinement and after every phase, and the
-        best-scoring flow is kept.
-        """
-        dev = Xn.device
-        grid = time_grid(self.n_intervals, device=dev)
-        d = Xn.shape[1]
-        guard = FiniteGuard(velocity, hint="Try a smaller learning_rate_init or a larger gamma.")
-        history = {"loss": [], "kl": [], "transport": [], "direction": [], "validation": []}
-        batch = min(self.batch_size, len(Xn), len(Yn))
-        best_state = None
-        if validation is not None and self.n_flips > 0:
-            history["validation"].append(self._validation_score(velocity, validation))
-            best_state = copy.deepcopy(velocity.state_dict())
-
-        def draw(pool):
-            return pool[torch.randint(len(pool), (batch,), generator=gen, device=dev)]
-
-        for flip in range(self.n_flips):
-            lr_scale = 0.5**flip
-            # Fresh classifiers every flip. A classifier kept across flips
-            # goes on learning the same training rows, and the flow learns
-            # its overfit: at d=10 on 4000 rows, 400 steps per phase drifted
-            # to L2-UVP 3.54 with kept classifiers and reached 0.62 with
-            # fresh ones (docs/qflow.md).
-            classifiers = self._new_classifiers(d, dev, gen)
-            for direction, source, target, nodes in (
-                ("P->Q", Xn, Yn, grid),
-                ("Q->P", Yn, Xn, grid.flip(0)),
-            ):
-                # A fresh optimiser per phase: Adam's moments of one direction's
-                # objective would push the other phase the wrong way.
-                optimizer = torch.optim.Adam(
-                    velocity.parameters(), lr=self.learning_rate_init * lr_scale
-                )
-                clf = classifiers[direction]
-                # Each phase ends at the moving average of its own updates.
-                # (Not one average across phases: the two directions pull
-                # the weights different ways, and their average is a worse,
-                # shorter flow than either.)
-                average = AveragedModel(velocity, avg_fn=_warm_ema(self.ema_decay))
-                clf.set_lr(self.classifier_learning_rate * lr_scale)
-                with torch.no_grad():
-                    pushed = self._push(velocity, source, nodes)
-                clf.fit(pushed, target, self.classifier_warmup, batch, gen)
-
-                steps = progress(
-                    range(self.max_iter), self.verbose, f"Q-flow {direction} {flip + 1}"
-                )
-                for _ in steps:
-                    states = integrate(velocity, draw(source), nodes, self.n_substeps)
-                    clf.net.requires_grad_(False)
-                    kl = -clf(states[-1]).mean()
-                    clf.net.requires_grad_(True)
-                    cost = _path_cost(states, nodes).mean()
-                    loss = kl + self.gamma * cost
-                    guard.step(loss, f"Q-flow {direction}", optimizer)
-                    average.update_parameters(velocity)
-                    # Refresh the classifier on the points just pushed: the
-                    # paper stresses that a stale r breaks training.
-                    end = states[-1].detach()
-                    for _ in range(self.classifier_steps):
-                        clf.step(end, draw(target))
-                    history["loss"].append(loss.item())
-                    history["kl"].append(kl.item())
-                    history["transport"].append(cost.item())
-                    history["direction"].append(direction)
-                velocity.load_state_dict(average.module.state_dict())
-                if best_state is not None:
-                    score = self._validation_score(velocity, validation)
-                    if score > max(history["validation"]):
-                        best_state = copy.deepcopy(velocity.state_dict())
-                    history["validation"].append(score)
-        if best_state is not None:
-            # The refinement follows classifiers fitted to finite samples and
-            # can drift from the optimal map; keep its best-scoring flow,
-            # which may be the one it started from.
-            velocity.load_state_dict(best_state)
-        return history
-
-    def _new_classifiers(self, d, device, gen):
-        """One untrained log-ratio classifier per direction of the refinement."""
-
-        def network():
-            return MLP(d, 1, tuple(self.classifier_hidden_layer_sizes), self.activation)
-
-        return {
-            direction: RatioTrainer(
-                build_module(network, device, gen), self.classifier_learning_rate
-            )
-            for direction in ("P->Q", "Q->P")
-        }
-
-    def _push(self, velocity, x, nodes):
-        """End points of the flow from ``x`` along ``nodes``, in batches."""
-        return torch.cat(
-            [
-                integrate(velocity, x[s], nodes, self.n_substeps)[-1]
-                for s in batches(len(x), max(self.batch_size, 1024))
-            ]
-        )
+    @property
+    def _inference_rows(self) -> int:
+        return max(self.batch_size, 1024)
 
     # ------------------------------------------------------------ transform
 
-    def _checked(self, X):
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        dev = resolve_device(self.device)
-        module_to(self.velocity_, dev)
-        return X, dev
-
-    def _flow(self, X, backward=False, times=None, all_states=False):
-        X, dev = self._checked(X)
+    def _flow(self, X, dev, backward=False, times=None, all_states=False):
+        """The flow from the (validated) rows of X: its end points, or with
+        ``all_states`` its positions at every node."""
         nodes = time_grid(self.n_intervals, device=dev) if times is None else times.to(dev)
         if backward:
             nodes = nodes.flip(0)
         method = "rk4" if all_states else self.solver
-        out = []
-        with torch.no_grad():
-            for s in batches(len(X), max(self.batch_size, 1024)):
-                xb = to_tensor((X[s] - self.center_) / self.scale_, dev)
-                states = integrate(self.velocity_, xb, nodes, self.n_substeps, method=method)
-                out.append(torch.stack(states, 1) if all_states else states[-1])
-        out = torch.cat(out).double() * self.scale_ + to_tensor(self.center_, dev, torch.float64)
-        return to_numpy(out, X.dtype)
+
+        def flow(x):
+            states = integrate(self.velocity_, x, nodes, self.n_substeps, method=method)
+            return torch.stack(states, 1) if all_states else states[-1]
+
+        Xn = (X - self.center_) / self.scale_
+        out = predict_in_batches(flow, Xn, self._inference_rows, dev)
+        return (out * self.scale_ + self.center_).astype(X.dtype, copy=False)
 
     def transform(self, X, sample_domain=None):
         """Push rows of X through the flow from time 0 to 1 (P towards Q).
@@ -660,15 +556,13 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
         ndarray of shape (n_samples, n_features)
             ``T(X)``, in X's float dtype.
         """
+        X, dev = self._validate_predict_data(X)
         if sample_domain is None:
-            if getattr(self, "adapts_domains_", False):
-                return self._checked(X)[0].copy()
-            return self._flow(X)
-        X, _ = self._checked(X)
+            return X.copy() if self.adapts_domains_ else self._flow(X, dev)
         source = domain_array(sample_domain, len(X)) >= 0
         out = X.copy()
         if source.any():
-            out[source] = self._flow(X[source])
+            out[source] = self._flow(X[source], dev)
         return out
 
     def inverse_transform(self, X):
@@ -682,7 +576,8 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
         -------
         ndarray of shape (n_samples, n_features)
         """
-        return self._flow(X, backward=True)
+        X, dev = self._validate_predict_data(X)
+        return self._flow(X, dev, backward=True)
 
     def trajectory(self, X, times=None, *, inverse=False):
         """Positions of rows of X along the flow.
@@ -712,7 +607,8 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
             if inverse and times[-1] != 1:
                 raise ValueError("With inverse=True, times must end at 1.")
             times = torch.as_tensor(times, dtype=torch.float32)
-        path = self._flow(X, times=times, all_states=True, backward=inverse)
+        X, dev = self._validate_predict_data(X)
+        path = self._flow(X, dev, times=times, all_states=True, backward=inverse)
         return np.ascontiguousarray(path[:, ::-1]) if inverse else path
 
     def transport_cost(self, X):
@@ -738,7 +634,7 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
         """Held-out transport criterion, higher is better.
 
         Minus the sum of the map's Monge gap on X and the squared W2 distance
-        between ``transform(X)`` and Y, relative to Y's total variance (see
+        between ``T(X)`` and Y, relative to Y's total variance (see
         :func:`skot.metrics.transport_score`). It does not depend on
         ``gamma``, and only an optimal map from P onto Q makes both terms
         vanish, so ``GridSearchCV`` can select ``gamma`` with it.
@@ -746,7 +642,9 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Held-out sample of P.
+            Held-out sample of P. Its rows are pushed through the flow, also
+            after a fit with ``sample_domain`` (where :meth:`transform`
+            takes rows given alone as target rows).
         y : array-like of shape (n_target_samples, n_features) or None
             Held-out sample of Q; a draw from N(0, I) when None or 1-D.
             Cost is cubic in the number of rows (exact assignments).
@@ -755,38 +653,13 @@ class QFlowTransport(PicklesNetworksOnCPU, OneToOneFeatureMixin, TransformerMixi
         -------
         float
         """
-        X, _ = self._checked(X)
-        Y = check_target_sample(y, X.shape[1], self)
-        if Y is None:
-            Y = np.random.RandomState(0).standard_normal(X.shape)
-        return transport_score(X, self.transform(X), Y)
+        X, dev = self._validate_predict_data(X)
+        Y = score_target_sample(y, X, self)
+        return transport_score(X, self._flow(X, dev), Y)
 
     # ------------------------------------------------------------ tags
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
         tags.target_tags.required = False
         return tags
-
-
-def _warm_ema(decay: float):
-    """``avg_fn`` of an exponential moving average with a warm-up.
-
-    The n-th update gets weight ``max(1 - decay, 1 / (n + 1))``: a plain mean
-    of the updates while there are fewer than ``1 / (1 - decay)`` of them, an
-    exponential average after. Unlike a bare exponential average, a short
-    refinement is then not held back towards its first update.
-    """
-
-    def update(averaged, current, n_averaged):
-        weight = max(1.0 - decay, 1.0 / (float(n_averaged) + 1.0))
-        return averaged.lerp(current, weight)
-
-    return update
-
-
-def _split(x: torch.Tensor, fraction: float, rng):
-    n_val = max(1, round(fraction * len(x)))
-    perm = torch.as_tensor(rng.permutation(len(x)), device=x.device)
-    return x[perm[:n_val]], x[perm[n_val:]]

@@ -4,42 +4,35 @@ flow, each a semi-dual unbalanced OT problem, at a cost linear in K."""
 from __future__ import annotations
 
 import copy
-import time
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils import TransformerTags, check_random_state
+from sklearn.base import _fit_context
+from sklearn.utils import TransformerTags
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from ._device import (
-    PicklesNetworksOnCPU,
-    batches,
-    build_module,
-    make_rngs,
-    module_to,
-    resolve_device,
-    to_tensor,
+from ._base import (
+    SkotEstimator,
+    check_finite,
+    predict_in_batches,
+    sample_rng,
+    standardisation,
 )
+from ._criteria import energy_distance
+from ._device import build_module, make_rngs, module_to, resolve_device, to_tensor
+from ._jko import JKOConfig, run_jko_phases
 from ._nets import NoisyMap, ResidualMLP
-from ._semidual import DIVERGENCES, map_loss, potential_loss, r1_penalty, step_cost
-from ._training import FiniteGuard, progress
-from .metrics import energy_distance
+from ._semidual import DIVERGENCES
+from ._validation import uniform_width
 
 __all__ = ["SJKOGenerator"]
 
-_ADAM_BETAS = (0.5, 0.9)  # the authors' setting for both players, as in GAN training
-_CHECK_EVERY = 50  # steps averaged into one entry of loss_curve_
-# Lazy R1 (Karras et al. 2020, StyleGAN2): the penalty, whose double
-# backward costs a third of a step, is applied every fourth potential step
-# with four times the weight.
-_R1_EVERY = 4
 _SCORE_ROWS = 2000  # rows on each side of the energy distance in score
 
 
-class SJKOGenerator(PicklesNetworksOnCPU, BaseEstimator):
+class SJKOGenerator(SkotEstimator):
     r"""Generative model by a scalable JKO scheme (S-JKO).
 
     Learns a map :math:`T` from a prior :math:`\mu_0 = N(0, I)` (with an
@@ -83,12 +76,12 @@ class SJKOGenerator(PicklesNetworksOnCPU, BaseEstimator):
         or Jensen-Shannon in the authors' softplus form, which tolerates
         larger steps.
     max_iter : int, default=1000
-        Gradient steps of each player in every phase.
+        Gradient steps of each player in every phase (each JKO step).
     batch_size : int, default=400
         Rows of data and of prior draws per step.
     learning_rate_init : float, default=1e-3
         Adam learning rate of the map.
-    learning_rate_potential : float, default=2e-4
+    potential_learning_rate_init : float, default=2e-4
         Adam learning rate of the potential.
     alpha_r1 : float, default=0.2
         Weight of the R1 penalty :math:`\tfrac12\mathbb{E}_\nu\|\nabla v\|^2`
@@ -100,12 +93,12 @@ class SJKOGenerator(PicklesNetworksOnCPU, BaseEstimator):
     n_noise_features : int or None, default=None
         Dimension of the auxiliary noise z fed to the map; None uses the
         number of features, 0 makes the map deterministic.
-    map_width : int, default=128
-        Width of the map network.
-    potential_width : int, default=128
-        Width of the potential network.
-    n_blocks : int, default=3
-        Residual blocks in each network.
+    hidden_layer_sizes : tuple of int, default=(128, 128, 128)
+        The residual blocks of the map network, which all have one width:
+        a linear lift to that width, one block (two layers) per entry, and a
+        head of one hidden layer.
+    potential_hidden_layer_sizes : tuple of int, default=(128, 128, 128)
+        The residual blocks of the potential network, likewise.
     warm_start : bool, default=False
         Run ``n_phases`` further JKO steps from the previous fit's map,
         potential and scaling.
@@ -128,7 +121,8 @@ class SJKOGenerator(PicklesNetworksOnCPU, BaseEstimator):
     n_noise_features_ : int
         Dimension of the auxiliary noise.
     loss_curve_ : list of float
-        Map loss averaged over every 50 steps, all phases in order.
+        Map loss averaged over every 50 steps (and the last steps of each
+        phase), all phases in order.
     history_ : dict of lists
         One entry per phase: ``"potential_loss"``, ``"map_loss"`` and
         ``"transport_cost"`` averaged over the phase's steps, ``"seconds"``
@@ -173,13 +167,12 @@ class SJKOGenerator(PicklesNetworksOnCPU, BaseEstimator):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-        "learning_rate_potential": [Interval(Real, 0, None, closed="neither")],
+        "potential_learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "alpha_r1": [Interval(Real, 0, None, closed="left")],
         "instance_noise": [Interval(Real, 0, None, closed="left")],
         "n_noise_features": [Interval(Integral, 0, None, closed="left"), None],
-        "map_width": [Interval(Integral, 1, None, closed="left")],
-        "potential_width": [Interval(Integral, 1, None, closed="left")],
-        "n_blocks": [Interval(Integral, 0, None, closed="left")],
+        "hidden_layer_sizes": [tuple, list],
+        "potential_hidden_layer_sizes": [tuple, list],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
@@ -195,13 +188,12 @@ class SJKOGenerator(PicklesNetworksOnCPU, BaseEstimator):
         max_iter=1000,
         batch_size=400,
         learning_rate_init=1e-3,
-        learning_rate_potential=2e-4,
+        potential_learning_rate_init=2e-4,
         alpha_r1=0.2,
         instance_noise=1 / 32,
         n_noise_features=None,
-        map_width=128,
-        potential_width=128,
-        n_blocks=3,
+        hidden_layer_sizes=(128, 128, 128),
+        potential_hidden_layer_sizes=(128, 128, 128),
         warm_start=False,
         verbose=0,
         random_state=None,
@@ -213,13 +205,12 @@ class SJKOGenerator(PicklesNetworksOnCPU, BaseEstimator):
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
-        self.learning_rate_potential = learning_rate_potential
+        self.potential_learning_rate_init = potential_learning_rate_init
         self.alpha_r1 = alpha_r1
         self.instance_noise = instance_noise
         self.n_noise_features = n_noise_features
-        self.map_width = map_width
-        self.potential_width = potential_width
-        self.n_blocks = n_blocks
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.potential_hidden_layer_sizes = potential_hidden_layer_sizes
         self.warm_start = warm_start
         self.verbose = verbose
         self.random_state = random_state
@@ -241,10 +232,12 @@ class SJKOGenerator(PicklesNetworksOnCPU, BaseEstimator):
         -------
         self : SJKOGenerator
         """
-        warm = self.warm_start and hasattr(self, "map_")
-        X = validate_data(
-            self, X, reset=not warm, dtype=[np.float64, np.float32], ensure_min_samples=2
+        name = type(self).__name__
+        map_width, map_blocks = uniform_width(self.hidden_layer_sizes, "hidden_layer_sizes", name)
+        potential_width, potential_blocks = uniform_width(
+            self.potential_hidden_layer_sizes, "potential_hidden_layer_sizes", name
         )
+        X, warm = self._validate_fit_data(X)
         d = X.shape[1]
         n_noise = d if self.n_noise_features is None else self.n_noise_features
         if warm and n_noise != self.n_noise_features_:
@@ -261,16 +254,26 @@ class SJKOGenerator(PicklesNetworksOnCPU, BaseEstimator):
             potential = copy.deepcopy(module_to(self.potential_, dev))
             previous, first_phase = copy.deepcopy(map_), self.n_phases_
         else:
-            mean = X.mean(0)
-            scale = X.std(0)
-            scale[scale == 0] = 1.0
-            width, n_blocks = self.map_width, self.n_blocks
-            map_ = build_module(lambda: NoisyMap(d, n_noise, width, n_blocks), dev, gen)
-            width = self.potential_width
-            potential = build_module(lambda: ResidualMLP(d, 1, width, n_blocks), dev, gen)
+            mean, scale = standardisation(X)
+            map_ = build_module(lambda: NoisyMap(d, n_noise, map_width, map_blocks), dev, gen)
+            potential = build_module(
+                lambda: ResidualMLP(d, 1, potential_width, potential_blocks), dev, gen
+            )
             previous, first_phase = None, 0
         data = to_tensor((X - mean) / scale, dev)
-        curve, history = self._run_phases(data, map_, potential, previous, first_phase, gen)
+        config = JKOConfig(
+            n_phases=self.n_phases,
+            step_size=self.step_size,
+            divergence=self.divergence,
+            max_iter=self.max_iter,
+            batch_size=self.batch_size,
+            learning_rate_init=self.learning_rate_init,
+            potential_learning_rate_init=self.potential_learning_rate_init,
+            alpha_r1=self.alpha_r1,
+            instance_noise=self.instance_noise,
+            verbose=self.verbose,
+        )
+        record = run_jko_phases(map_, potential, data, config, gen, previous, first_phase)
 
         # Fitted state is written only now: a failure above leaves the
         # estimator as it was.
@@ -279,113 +282,31 @@ class SJKOGenerator(PicklesNetworksOnCPU, BaseEstimator):
         self.mean_ = np.asarray(mean, dtype=np.float64)
         self.scale_ = np.asarray(scale, dtype=np.float64)
         self.n_noise_features_ = n_noise
-        self.loss_curve_ = curve
-        self.history_ = history
-        self.n_phases_ = first_phase + self.n_phases
-        self.n_iter_ = self.n_phases * self.max_iter
-        return self
-
-    def _run_phases(self, data, map_, potential, previous, first_phase, gen):
-        """The JKO phases: train ``map_`` and ``potential`` in place, with
-        ``previous`` the frozen map of the phase before (None: identity)."""
-        map_.requires_grad_(True).train()
-        potential.train()
-        hint = "Try a smaller learning_rate_init or learning_rate_potential, or a larger alpha_r1."
-        opt_map = torch.optim.Adam(map_.parameters(), lr=self.learning_rate_init, betas=_ADAM_BETAS)
-        opt_pot = torch.optim.Adam(
-            potential.parameters(), lr=self.learning_rate_potential, betas=_ADAM_BETAS
-        )
-        guard_map, guard_pot = FiniteGuard(map_, hint=hint), FiniteGuard(potential, hint=hint)
-        n_noise = map_.n_noise
-        batch = self.batch_size
-        d = data.shape[1]
-        history = {
-            k: []
-            for k in ("potential_loss", "map_loss", "transport_cost", "seconds", "map_evaluations")
+        self.loss_curve_ = record.loss_curve
+        self.history_ = {
+            "potential_loss": [phase["potential_loss"] for phase in record.phases],
+            "map_loss": [phase["loss"] for phase in record.phases],
+            "transport_cost": [phase["transport_cost"] for phase in record.phases],
+            "seconds": [phase["seconds"] for phase in record.phases],
+            "map_evaluations": [phase["map_evaluations"] for phase in record.phases],
         }
-        curve, window = [], []
-        evaluations = [0]
-
-        def prior(n):
-            x = torch.randn(n, d, generator=gen, device=data.device)
-            z = torch.randn(n, n_noise, generator=gen, device=data.device)
-            return x, z
-
-        def push(net, x, z):
-            evaluations[0] += len(x)
-            return x if net is None else net(x, z)
-
-        ticks = iter(progress(range(self.n_phases * self.max_iter), self.verbose, "S-JKO"))
-        for phase in range(first_phase, first_phase + self.n_phases):
-            noise_std = self.instance_noise / (phase + 1)
-            sums = np.zeros(3)
-            evaluations[0] = 0
-            start = time.perf_counter()
-            for step in range(self.max_iter):
-                next(ticks, None)
-                # Potential step, on data rows (with instance noise) and on
-                # the current map's outputs.
-                potential.requires_grad_(True)
-                rows = torch.randint(len(data), (batch,), generator=gen, device=data.device)
-                y = data[rows]
-                y = y + noise_std * torch.randn(y.shape, generator=gen, device=y.device)
-                lazy_r1 = self.alpha_r1 > 0 and step % _R1_EVERY == 0
-                y.requires_grad_(lazy_r1)
-                with torch.no_grad():
-                    mapped = push(map_, *prior(batch))
-                # One pass over both halves: half the layer calls of two.
-                v_data, v_mapped = potential(torch.cat([y, mapped])).squeeze(1).split(batch)
-                loss_pot = potential_loss(v_data, v_mapped, self.divergence)
-                if lazy_r1:
-                    penalty = r1_penalty(v_data, y)
-                    loss_pot = loss_pot + _R1_EVERY * self.alpha_r1 * penalty
-                guard_pot.step(loss_pot, "potential", opt_pot)
-
-                # Map step: the same prior point x goes through the frozen
-                # map with one auxiliary noise and the trained map with
-                # another (the authors' practice).
-                potential.requires_grad_(False)
-                x, z = prior(batch)
-                with torch.no_grad():
-                    anchor = push(previous, x, torch.randn(z.shape, generator=gen, device=z.device))
-                mapped = push(map_, x, z)
-                cost = step_cost(mapped, anchor, self.step_size)
-                loss_map = map_loss(cost, potential(mapped).squeeze(1), self.divergence)
-                guard_map.step(loss_map, "map", opt_map)
-
-                sums += (loss_pot.item(), loss_map.item(), cost.mean().item())
-                window.append(loss_map.item())
-                if len(window) == _CHECK_EVERY:
-                    curve.append(float(np.mean(window)))
-                    window = []
-            for key, total in zip(("potential_loss", "map_loss", "transport_cost"), sums):
-                history[key].append(float(total / self.max_iter))
-            history["seconds"].append(time.perf_counter() - start)
-            history["map_evaluations"].append(evaluations[0])
-            previous = copy.deepcopy(map_).requires_grad_(False).eval()
-        if window:
-            curve.append(float(np.mean(window)))
-        return curve, history
+        self.n_phases_ = first_phase + self.n_phases
+        self.n_iter_ = record.n_iter
+        return self
 
     # ------------------------------------------------------------ generate
 
     def _generate(self, Z: np.ndarray, aux: np.ndarray) -> np.ndarray:
         """Map standardised prior rows ``Z`` with auxiliary noise ``aux`` to
         data units, in batches."""
-        dev = resolve_device(self.device)
-        module_to(self.map_, dev)
-        out = []
-        with torch.no_grad():
-            for s in batches(len(Z), self.batch_size):
-                x = to_tensor(Z[s], dev)
-                z = to_tensor(aux[s], dev)
-                out.append(self.map_(x, z).double().cpu().numpy())
-        X = np.concatenate(out) * self.scale_ + self.mean_
-        if not np.all(np.isfinite(X)):
-            raise FloatingPointError(
-                "The fitted map produced non-finite samples; the fit may have failed."
-            )
-        return X
+        dev = self._fitted_device()
+        d = Z.shape[1]
+
+        def generate(rows):
+            return self.map_(rows[:, :d].contiguous(), rows[:, d:].contiguous())
+
+        out = predict_in_batches(generate, np.hstack([Z, aux]), self.batch_size, dev, (d,))
+        return check_finite(out * self.scale_ + self.mean_, "The fitted map")
 
     def sample(self, n_samples=1, random_state=None):
         """Draw samples: prior noise pushed through the fitted map.
@@ -402,11 +323,7 @@ class SJKOGenerator(PicklesNetworksOnCPU, BaseEstimator):
         ndarray of shape (n_samples, n_features)
         """
         check_is_fitted(self)
-        if not isinstance(n_samples, Integral) or isinstance(n_samples, bool) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
-        if random_state is None:
-            random_state = np.random.default_rng().integers(2**31)
-        rng = check_random_state(random_state)
+        rng = sample_rng(n_samples, random_state)
         Z = rng.standard_normal((n_samples, self.n_features_in_))
         aux = rng.standard_normal((n_samples, self.n_noise_features_))
         return self._generate(Z, aux)
@@ -427,8 +344,7 @@ class SJKOGenerator(PicklesNetworksOnCPU, BaseEstimator):
             auxiliary noise, so that each output row depends on its input
             row alone. :meth:`sample` draws the auxiliary noise as well.
         """
-        check_is_fitted(self)
-        Z = validate_data(self, Z, reset=False, dtype=[np.float64, np.float32])
+        Z, _ = self._validate_predict_data(Z)
         aux = np.zeros((len(Z), self.n_noise_features_))
         return self._generate(Z, aux).astype(Z.dtype, copy=False)
 
@@ -452,8 +368,7 @@ class SJKOGenerator(PicklesNetworksOnCPU, BaseEstimator):
         -------
         float
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X, _ = self._validate_predict_data(X)
         X = X[:_SCORE_ROWS]
         return -energy_distance(X, self.sample(len(X), random_state=0))
 
@@ -461,7 +376,6 @@ class SJKOGenerator(PicklesNetworksOnCPU, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
         # transform maps noise to data. There is deliberately no
         # fit_transform: transforming the training rows as if they were
         # noise would mean nothing.

@@ -8,35 +8,30 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.base import BaseEstimator, _fit_context, clone
+from sklearn.base import _fit_context, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
+from ._base import SkotEstimator, check_finite, predict_in_batches, standardisation
 from ._bridges import DirectBridge, FlowBridge, LinearBridge
-from ._device import (
-    PicklesNetworksOnCPU,
-    batches,
-    build_module,
-    make_rngs,
-    module_to,
-    resolve_device,
-    to_tensor,
-)
-from ._domains import split_by_domain
+from ._device import batches, build_module, module_to, to_tensor
+from ._engine import train_network
 from ._nets import ACTIVATIONS, TimeMLP
 from ._ode import time_grid
 from ._qflow import QFlowTransport
 from ._ratio import integrated_log_ratio, telescoping_loss
-from ._training import train_on_schedule
-from ._validation import check_target_sample, standard_normal_target
+from ._validation import (
+    score_target_sample,
+    split_rows,
+)
 
 __all__ = ["TelescopingRatioEstimator"]
 
-_VALIDATION_ROWS = 8192  # cap on the rows the validation loss is computed on
+_VALIDATION_ROWS = 8192  # cap on the rows the held-out score is computed on
 
 
-class TelescopingRatioEstimator(PicklesNetworksOnCPU, BaseEstimator):
+class TelescopingRatioEstimator(SkotEstimator):
     r"""Log density ratio :math:`\log q(x)/p(x)` telescoped along a flow from P to Q.
 
     A single classifier between samples of P and Q estimates their log ratio
@@ -94,22 +89,24 @@ class TelescopingRatioEstimator(PicklesNetworksOnCPU, BaseEstimator):
         features of ``t``.
     activation : {"silu", "softplus", "tanh", "elu", "relu"}, default="silu"
     max_iter : int, default=2000
-        Gradient steps, over which the learning rate decays to zero on a
-        cosine schedule.
+        Gradient steps (the ratio trains in one phase), over which the
+        learning rate decays to zero on a cosine schedule.
     batch_size : int, default=512
         Rows drawn from each distribution of the bridge per step, and rows per
         batch at prediction.
     learning_rate_init : float, default=1e-3
         Initial Adam learning rate.
     tol : float, default=1e-4
-        With ``early_stopping``: improvement of the validation loss, checked
+        With ``early_stopping``: improvement of the held-out score, checked
         every 50 steps, below which a check counts as no improvement.
     n_iter_no_change : int, default=10
         With ``early_stopping``: checks without improvement after which
         training stops; the best parameters seen are kept.
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the rows of X and of Y and monitor
-        the telescoping loss on them.
+        Hold out ``validation_fraction`` of the rows of X and of Y, score the
+        network on their bridge (minus the telescoping loss) before training
+        and every 50 steps, stop when the score stalls, and keep the
+        best-scoring network.
     validation_fraction : float, default=0.1
     warm_start : bool, default=False
         Continue training the previous ratio network on the previous bridge
@@ -134,9 +131,13 @@ class TelescopingRatioEstimator(PicklesNetworksOnCPU, BaseEstimator):
     scale_ : ndarray of shape (n_features,)
         Pooled standardisation of the two samples.
     loss_curve_ : list of float
-        Training loss averaged over every 50 steps.
+        Training loss averaged over every 50 steps (and the last ones).
     validation_scores_ : list of float or None
-        Validation loss at every check, with ``early_stopping``.
+        With ``early_stopping``: the held-out score (minus the telescoping
+        loss on the held-out rows, higher is better) of the starting network
+        and at every check.
+    best_validation_score_ : float or None
+        The best of ``validation_scores_``: that of the network kept.
     n_iter_ : int
         Gradient steps taken.
     n_features_in_ : int
@@ -258,40 +259,27 @@ class TelescopingRatioEstimator(PicklesNetworksOnCPU, BaseEstimator):
         -------
         self : TelescopingRatioEstimator
         """
-        warm = self.warm_start and hasattr(self, "ratio_")
-        X = validate_data(
-            self, X, reset=not warm, dtype=[np.float64, np.float32], ensure_min_samples=2
-        )
-        if sample_domain is not None:
-            X, y = split_by_domain(X, y, sample_domain)
-        Y = check_target_sample(y, X.shape[1], self)
-        dev = resolve_device(self.device)
-        rng, gen = make_rngs(self.random_state, dev)
-        if Y is None:
-            Y = standard_normal_target(rng, len(X), X.shape[1])
+        X, Y, warm, dev, rng, gen = self._validate_fit_samples(X, y, sample_domain)
 
         if warm:
             mean, scale, transport = self.mean_, self.scale_, self.transport_
             grid = torch.as_tensor(self.grid_, dtype=torch.float32, device=dev)
             ratio = copy.deepcopy(module_to(self.ratio_, dev))
         else:
-            pooled = np.concatenate([X, Y])
-            mean, scale = pooled.mean(0), pooled.std(0)
-            scale[scale == 0] = 1.0
-            K = 1 if self.bridge == "none" else self.n_intervals
-            grid = time_grid(K, device=dev)
+            mean, scale = standardisation(np.concatenate([X, Y]))
+            grid = time_grid(1 if self.bridge == "none" else self.n_intervals, device=dev)
             transport = self._fitted_transport(X, Y, rng) if self.bridge == "qflow" else None
             d, sizes, act = X.shape[1], tuple(self.hidden_layer_sizes), self.activation
             ratio = build_module(lambda: TimeMLP(d, 1, sizes, act), dev, gen)
 
-        if self.early_stopping:
-            X_val, X = _split(X, self.validation_fraction, rng)
-            Y_val, Y = _split(Y, self.validation_fraction, rng)
-        train = self._bridge(X, Y, grid, transport, mean, scale, dev)
         val = None
         if self.early_stopping:
+            X_val, X = split_rows(X, self.validation_fraction, rng)
+            Y_val, Y = split_rows(Y, self.validation_fraction, rng)
+        train = self._bridge(X, Y, grid, transport, mean, scale, dev)
+        if self.early_stopping:
             val = self._bridge(X_val, Y_val, grid, transport, mean, scale, dev)
-        curve, val_scores, steps = self._train(ratio, train, val, gen)
+        record = self._train(ratio, train, val, gen)
 
         # Fitted state is written only now: a failure above leaves the
         # estimator as it was.
@@ -300,9 +288,10 @@ class TelescopingRatioEstimator(PicklesNetworksOnCPU, BaseEstimator):
         self.grid_ = grid.cpu().double().numpy()
         self.mean_ = np.asarray(mean, dtype=np.float64)
         self.scale_ = np.asarray(scale, dtype=np.float64)
-        self.loss_curve_ = curve
-        self.validation_scores_ = val_scores
-        self.n_iter_ = steps
+        self.loss_curve_ = record.loss_curve
+        self.validation_scores_ = record.validation_scores
+        self.best_validation_score_ = record.best_validation_score
+        self.n_iter_ = record.n_iter
         return self
 
     def _fitted_transport(self, X, Y, rng):
@@ -340,24 +329,25 @@ class TelescopingRatioEstimator(PicklesNetworksOnCPU, BaseEstimator):
         return FlowBridge(standardised(forward), standardised(backward), grid)
 
     def _train(self, ratio, train, val, gen):
+        """The telescoping loss on minibatches of every distribution of the
+        bridge; with ``val``, minus that loss on its rows is the held-out score."""
         batch = min(self.batch_size, len(train.X), len(train.Y))
 
-        def loss_fn():
-            return telescoping_loss(ratio, train.draw(batch, gen), train.grid), ()
+        def loss():
+            return {"loss": telescoping_loss(ratio, train.draw(batch, gen), train.grid)}
 
-        curve, _, val_scores, steps = train_on_schedule(
+        return train_network(
             ratio,
-            loss_fn,
+            loss,
             max_iter=self.max_iter,
-            learning_rate=self.learning_rate_init,
+            learning_rate_init=self.learning_rate_init,
+            name="Q-flow-ratio",
+            hint="Try a smaller learning_rate_init.",
+            validate=(lambda: -self._validation_loss(ratio, val)) if val is not None else None,
             tol=self.tol,
             n_iter_no_change=self.n_iter_no_change,
-            validate=(lambda: self._validation_loss(ratio, val)) if val is not None else None,
             verbose=self.verbose,
-            desc="Q-flow-ratio",
-            hint="Try a smaller learning_rate_init.",
         )
-        return curve, val_scores, steps
 
     def _validation_loss(self, ratio, val):
         # Fixed rows, so that checks are comparable with one another.
@@ -386,24 +376,17 @@ class TelescopingRatioEstimator(PicklesNetworksOnCPU, BaseEstimator):
         ndarray of shape (n_samples,)
             In nats, in X's float dtype.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        dev = resolve_device(self.device)
-        module_to(self.ratio_, dev)
+        X, dev = self._validate_predict_data(X)
         grid = torch.as_tensor(self.grid_, dtype=torch.float32, device=dev)
         K = len(grid) - 1
-        out = []
-        with torch.no_grad():
-            for s in batches(len(X), self.batch_size):
-                x = to_tensor((X[s] - self.mean_) / self.scale_, dev)
-                R = integrated_log_ratio(self.ratio_, x.expand(K, *x.shape), grid[:-1], grid[1:])
-                out.append(R.sum(0).double().cpu().numpy())
-        log_ratio = np.concatenate(out) if out else np.empty(0)
-        if not np.all(np.isfinite(log_ratio)):
-            raise FloatingPointError(
-                "score_samples produced non-finite log ratios; the fit may have failed."
-            )
-        return log_ratio.astype(X.dtype, copy=False)
+
+        def log_ratio(x):
+            R = integrated_log_ratio(self.ratio_, x.expand(K, *x.shape), grid[:-1], grid[1:])
+            return R.sum(0)
+
+        Xn = (X - self.mean_) / self.scale_
+        out = predict_in_batches(log_ratio, Xn, self.batch_size, dev)
+        return check_finite(out, "score_samples").astype(X.dtype, copy=False)
 
     def predict_weights(self, X, normalize=False):
         """Importance weights ``q(x) / p(x)`` of the rows of X.
@@ -451,11 +434,8 @@ class TelescopingRatioEstimator(PicklesNetworksOnCPU, BaseEstimator):
         -------
         float
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        Y = check_target_sample(y, X.shape[1], self)
-        if Y is None:
-            Y = np.random.RandomState(0).standard_normal(X.shape)
+        X, _ = self._validate_predict_data(X)
+        Y = score_target_sample(y, X, self)
         r_p = torch.as_tensor(self.score_samples(X), dtype=torch.float64)
         r_q = torch.as_tensor(self.score_samples(Y), dtype=torch.float64)
         return -float(F.softplus(r_p).mean() + F.softplus(-r_q).mean())
@@ -464,12 +444,5 @@ class TelescopingRatioEstimator(PicklesNetworksOnCPU, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
         tags.target_tags.required = False
         return tags
-
-
-def _split(a: np.ndarray, fraction: float, rng) -> tuple[np.ndarray, np.ndarray]:
-    n_val = max(1, round(fraction * len(a)))
-    perm = rng.permutation(len(a))
-    return a[perm[:n_val]], a[perm[n_val:]]

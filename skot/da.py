@@ -30,6 +30,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._domains import source_rows
+from ._telescoping import TelescopingRatioEstimator
 
 __all__ = ["FitOnSource", "ImportanceWeightedEstimator", "make_da_pipeline"]
 
@@ -288,8 +289,6 @@ class ImportanceWeightedEstimator(_SourceTrained):
         X, y, source = self._split(X, y, sample_domain)
         if (~source).sum() < 2:
             raise ValueError("Importance weighting needs at least 2 target rows.")
-        from ._telescoping import TelescopingRatioEstimator
-
         ratio = self.ratio_estimator
         ratio = clone(TelescopingRatioEstimator() if ratio is None else ratio)
         ratio.fit(X[source], X[~source])

@@ -173,7 +173,6 @@ def test_grid_search_over_gamma_in_a_da_pipeline(shifted):
         search.fit(X, y, sample_domain=domain)
     for name in scoring:
         assert np.all(np.isfinite(search.cv_results_[f"mean_test_{name}"])), name
-    assert search.best_params_["qflowtransport__gamma"] in (0.01, 0.1)
     assert (search.predict(Xt) == yt).mean() > 0.95
     # Well-adapted pipelines: nearly perfect importance-weighted accuracy,
     # confident target predictions, a small transport criterion (measured

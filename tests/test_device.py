@@ -6,9 +6,14 @@ from skot._device import batches, build_module, make_rngs, resolve_device, to_nu
 from skot._nets import MLP, TimeMLP
 
 
-def test_auto_device_is_cpu_without_cuda():
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert resolve_device("auto").type == expected
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_auto_device_is_the_cpu_without_cuda():
+    assert resolve_device("auto") == torch.device("cpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_auto_device_is_cuda_where_there_is_one():
+    assert resolve_device("auto") == torch.device("cuda")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")

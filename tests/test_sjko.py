@@ -7,21 +7,26 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
 from skot import SJKOGenerator, TrainingDivergedError
 from skot.datasets import make_2d
 from skot.metrics import energy_distance
 
-TINY = dict(n_phases=2, max_iter=5, batch_size=64, map_width=16, potential_width=16, n_blocks=1)
+TINY = dict(
+    n_phases=2,
+    max_iter=5,
+    batch_size=64,
+    hidden_layer_sizes=(16,),
+    potential_hidden_layer_sizes=(16,),
+)
 
 # The 25 tight modes need the default budget (10 phases x 1000 steps): at
 # 10 x 700 steps 12% of samples still fall between modes. Two residual
 # blocks instead of three take 114 s on two CPU cores instead of 136 s, with
 # the same coverage. Two circles are met in half the phases and 600 steps
 # each (40 s).
-GAUSSIANS_25 = dict(n_blocks=2)
+GAUSSIANS_25 = dict(hidden_layer_sizes=(128, 128), potential_hidden_layer_sizes=(128, 128))
 CIRCLES = dict(n_phases=5, max_iter=600)
 
 GRID = np.array([-6.0, -3.0, 0.0, 3.0, 6.0])
@@ -131,7 +136,7 @@ def test_fitted_attributes(tiny_model, blob):
     assert tiny_model.n_iter_ == 10
     for key in ("potential_loss", "map_loss", "transport_cost", "seconds", "map_evaluations"):
         assert len(tiny_model.history_[key]) == 2
-    assert len(tiny_model.loss_curve_) == 1  # 10 steps, one partial window
+    assert len(tiny_model.loss_curve_) == 2  # one entry per check: each 5-step phase is one
     np.testing.assert_allclose(tiny_model.mean_, blob.mean(0))
 
 
@@ -185,9 +190,8 @@ def test_divergences_train_the_map_towards_the_data(blob, divergence):
     after = SJKOGenerator(
         n_phases=2,
         max_iter=150,
-        map_width=32,
-        potential_width=32,
-        n_blocks=1,
+        hidden_layer_sizes=(32,),
+        potential_hidden_layer_sizes=(32,),
         divergence=divergence,
         random_state=0,
     ).fit(X)
@@ -210,7 +214,7 @@ def test_warm_start_adds_phases_from_the_previous_map(blob):
 def test_divergence_is_loud_and_keeps_the_previous_fit(blob):
     model = SJKOGenerator(**TINY, warm_start=True, random_state=0).fit(blob)
     before = model.sample(10, random_state=0)
-    model.set_params(learning_rate_potential=1e6, learning_rate_init=1e6, max_iter=50)
+    model.set_params(potential_learning_rate_init=1e6, learning_rate_init=1e6, max_iter=50)
     with pytest.raises(TrainingDivergedError, match="learning_rate"):
         model.fit(blob * 1e3)
     np.testing.assert_array_equal(model.sample(10, random_state=0), before)
@@ -224,12 +228,16 @@ def test_pickle_round_trip(tiny_model):
     )
 
 
-def test_grid_search_over_step_size(blob):
-    search = GridSearchCV(SJKOGenerator(**TINY, random_state=0), {"step_size": [0.1, 1.0]}, cv=2)
-    search.fit(blob)
-    assert search.best_params_["step_size"] in (0.1, 1.0)
-    assert np.all(search.cv_results_["mean_test_score"] <= 0)
-    assert clone(search.best_estimator_).get_params()["n_phases"] == 2
+def test_grid_search_selects_a_trained_generator(blob):
+    # Far from the map's random start, one step per phase leaves the samples
+    # away from the data and 150 bring them there: score (minus the energy
+    # distance to held-out rows) must tell, and the search pick 150.
+    X = blob * 0.1 + 5.0
+    base = SJKOGenerator(**{**TINY, "hidden_layer_sizes": (32,)}, random_state=0)
+    search = GridSearchCV(base, {"max_iter": [1, 150]}, cv=2).fit(X)
+    assert search.best_params_["max_iter"] == 150
+    scores = search.cv_results_["mean_test_score"]
+    assert scores[1] > scores[0] + 0.1, scores
 
 
 def test_score_is_minus_energy_distance(tiny_model, blob):
@@ -244,6 +252,8 @@ def test_score_is_minus_energy_distance(tiny_model, blob):
         ({"step_size": 0.0}, "step_size"),
         ({"n_phases": 0}, "n_phases"),
         ({"alpha_r1": -1.0}, "alpha_r1"),
+        ({"hidden_layer_sizes": (16, 8)}, "'hidden_layer_sizes' parameter of SJKOGenerator"),
+        ({"potential_hidden_layer_sizes": ()}, "'potential_hidden_layer_sizes' parameter"),
     ],
 )
 def test_bad_parameters_are_named(blob, params, match):
@@ -258,5 +268,7 @@ def test_bad_input_is_named(tiny_model, blob):
         tiny_model.sample(0)
     with pytest.raises(ValueError, match="n_samples"):
         tiny_model.sample(2.5)
+    with pytest.raises(ValueError, match="n_samples"):
+        tiny_model.sample(True)
     with pytest.raises(ValueError, match="features"):
         tiny_model.transform(np.zeros((3, 3)))

@@ -20,7 +20,9 @@ SMALL = dict(
     random_state=0,
 )
 
-SMALL_OTFLOW = dict(max_iter=3, width=8, n_steps=2, n_steps_eval=2, batch_size=32, random_state=0)
+SMALL_OTFLOW = dict(
+    max_iter=3, hidden_layer_sizes=(8, 8), n_steps=2, n_steps_eval=2, batch_size=32, random_state=0
+)
 
 SMALL_RATIO = dict(
     transport=QFlowTransport(**SMALL),
@@ -35,9 +37,8 @@ SMALL_SJKO = dict(
     n_phases=2,
     max_iter=3,
     batch_size=32,
-    map_width=8,
-    potential_width=8,
-    n_blocks=1,
+    hidden_layer_sizes=(8,),
+    potential_hidden_layer_sizes=(8,),
     random_state=0,
 )
 

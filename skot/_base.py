@@ -1,0 +1,165 @@
+"""What the four estimators share: fitting and prediction plumbing.
+
+:class:`SkotEstimator` validates the data at fit and prediction, tells a
+warm start from a fresh one, moves the fitted networks to the device they
+are used on and pickles them on the CPU. The functions below it do the
+work every estimator repeats: the per-feature standardisation, batched
+inference without autograd, the finite-output check, and the checks of
+``sample``'s arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from numbers import Integral
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._device import (
+    PicklesNetworksOnCPU,
+    batches,
+    make_rngs,
+    module_to,
+    resolve_device,
+    to_tensor,
+)
+from ._domains import split_by_domain
+from ._validation import check_target_sample, standard_normal_target
+
+__all__ = [
+    "FLOAT_DTYPES",
+    "FitSamples",
+    "SkotEstimator",
+    "check_finite",
+    "predict_in_batches",
+    "sample_rng",
+    "standardisation",
+]
+
+FLOAT_DTYPES = [np.float64, np.float32]
+
+
+class FitSamples(NamedTuple):
+    """What ``fit(X, y, sample_domain=...)`` of a two-sample estimator starts from."""
+
+    X: np.ndarray  # the sample of P
+    Y: np.ndarray  # the sample of Q
+    warm: bool  # whether this fit continues the last one
+    device: torch.device
+    rng: np.random.RandomState  # the fit's generators, from random_state
+    gen: torch.Generator
+
+
+class SkotEstimator(PicklesNetworksOnCPU, BaseEstimator):
+    """Base of skot's estimators.
+
+    ``_networks`` names the fitted torch modules; the first one tells
+    whether the estimator is fitted (and so whether ``warm_start`` has
+    something to continue). Subclasses declare ``warm_start`` and
+    ``device`` among their parameters.
+    """
+
+    def _validate_fit_data(self, X) -> tuple[np.ndarray, bool]:
+        """X validated for ``fit``, and whether this fit continues the last one."""
+        warm = self.warm_start and hasattr(self, self._networks[0])
+        X = validate_data(self, X, reset=not warm, dtype=FLOAT_DTYPES, ensure_min_samples=2)
+        return X, warm
+
+    def _validate_fit_samples(self, X, y, sample_domain) -> FitSamples:
+        """The samples of P and Q of ``fit(X, y, sample_domain=...)``.
+
+        With ``sample_domain``, the source and target rows of X (skada's
+        convention); else X and a 2-D ``y``; else X and rows of N(0, I)
+        drawn from the fit's generator.
+        """
+        X, warm = self._validate_fit_data(X)
+        if sample_domain is not None:
+            X, y = split_by_domain(X, y, sample_domain)
+        Y = check_target_sample(y, X.shape[1], self)
+        dev = resolve_device(self.device)
+        rng, gen = make_rngs(self.random_state, dev)
+        if Y is None:
+            Y = standard_normal_target(rng, len(X), X.shape[1])
+        return FitSamples(X, Y, warm, dev, rng, gen)
+
+    def _validate_predict_data(self, X) -> tuple[np.ndarray, torch.device]:
+        """X validated against the fit, and the device, with the fitted
+        networks moved to it."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+        return X, self._fitted_device()
+
+    def _fitted_device(self) -> torch.device:
+        check_is_fitted(self)
+        dev = resolve_device(self.device)
+        for name in self._networks:
+            module_to(getattr(self, name), dev)
+        return dev
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+def standardisation(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and standard deviation of X (1 where it is 0)."""
+    mean = X.mean(0)
+    scale = X.std(0)
+    scale[scale == 0] = 1.0
+    return mean, scale
+
+
+def predict_in_batches(
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    X: np.ndarray,
+    batch_size: int,
+    device: torch.device,
+    empty_shape: tuple[int, ...] | None = None,
+) -> np.ndarray:
+    """``fn`` over the rows of X, ``batch_size`` at a time, without autograd.
+
+    Each batch goes to ``device`` as float32; the results come back as one
+    float64 array. ``empty_shape`` is the trailing shape of the result when
+    X has no rows.
+    """
+    out = []
+    with torch.no_grad():
+        for s in batches(len(X), batch_size):
+            out.append(fn(to_tensor(X[s], device)).double().cpu().numpy())
+    if not out:
+        return np.empty((0, *(empty_shape or ())))
+    return np.concatenate(out)
+
+
+def check_finite(values: np.ndarray, what: str) -> np.ndarray:
+    """``values``, or a FloatingPointError saying ``what`` was not finite."""
+    if not np.all(np.isfinite(values)):
+        raise FloatingPointError(
+            f"{what} produced non-finite values; the rows may lie far outside the "
+            "training data, or the fit may have failed."
+        )
+    return values
+
+
+def sample_rng(n_samples, random_state) -> np.random.RandomState:
+    """The generator of ``sample(n_samples, random_state)``, after checking
+    that ``n_samples`` is a positive integer.
+
+    ``random_state=None`` draws fresh entropy without touching NumPy's
+    global generator.
+    """
+    if (
+        not isinstance(n_samples, Integral | np.integer)
+        or isinstance(n_samples, bool | np.bool_)
+        or n_samples < 1
+    ):
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+    if random_state is None:
+        random_state = np.random.default_rng().integers(2**31)
+    return check_random_state(random_state)
