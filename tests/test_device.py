@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -8,7 +10,9 @@ from skot._nets import MLP, TimeMLP
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_auto_device_is_the_cpu_without_cuda():
-    assert resolve_device("auto") == torch.device("cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # chosen, not fallen back to
+        assert resolve_device("auto") == torch.device("cpu")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -132,6 +132,7 @@ def test_early_stopping_keeps_the_best_scoring_potential(gaussian):
     assert model.n_iter_ < 600
     assert len(scores) == 1 + len(model.loss_curve_)  # the start, then every check
     assert model.best_validation_score_ == max(scores) > scores[-1]
+    assert scores[0] == min(scores)  # higher is better: the untrained potential is worst
     # A warm fit of no step scores the kept potential on the same held-out
     # rows (same seed, same split): it is the best one, not the last.
     model.set_params(warm_start=True, max_iter=0).fit(X)

@@ -238,6 +238,7 @@ def test_early_stopping_keeps_the_best_scoring_network(shifted):
     assert est.n_iter_ < 1000
     assert len(scores) == 1 + len(est.loss_curve_)  # the start, then every check
     assert est.best_validation_score_ == max(scores) > scores[-1]
+    assert scores[0] == min(scores)  # higher is better: the untrained network is worst
     # A warm fit of no step scores the kept network on the same held-out
     # rows (same seed, same split): it is the best one, not the last.
     est.set_params(warm_start=True, max_iter=0).fit(*shifted)
