@@ -154,8 +154,7 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         than the default (docs/qflow.md).
     validation_fraction : float, default=0.1
         Share of rows held out when ``early_stopping`` is on.
-    solver : {"rk4", "dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun"}, \
-            default="rk4"
+    solver : {"rk4", "dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun"}, default="rk4"
         Solver for :meth:`transform` and :meth:`inverse_transform`: ``"rk4"``
         on the training grid, or one of torchdiffeq's adaptive methods.
         Training always uses RK4.
