@@ -337,12 +337,15 @@ def train_network(
     tol: float = 0.0,
     n_iter_no_change: int = 10,
     verbose: int = 0,
+    desc: str | None = None,
 ) -> TrainingRecord:
     """One network trained in one phase: Adam on a cosine schedule over ``max_iter``.
 
     ``loss_fn()`` draws a minibatch and returns the values to log, the loss
     to minimise as ``"loss"``. With ``validate`` the best-scoring parameters
     are kept and training stops when the score stalls (:class:`Trainer`).
+    ``name`` labels the loss in errors, and the progress bar unless ``desc``
+    is given.
     """
     player = Player(module, learning_rate_init, name=name, hint=hint, cosine_steps=max_iter)
 
@@ -358,7 +361,7 @@ def train_network(
         tol=tol,
         n_iter_no_change=n_iter_no_change,
         verbose=verbose,
-        desc=name,
+        desc=desc or name,
     )
     trainer.phase(step, max_iter)
     return trainer.finish()

@@ -105,6 +105,7 @@ def train_ot_cfm(
         learning_rate_init=config.learning_rate_init,
         name="flow-matching",
         hint=_HINT,
+        desc="OT-CFM init",
         validate=validate,
         tol=config.tol,
         n_iter_no_change=config.n_iter_no_change,
@@ -173,5 +174,6 @@ def distil_joined_flow(
         learning_rate_init=config.learning_rate_init,
         name="distillation",
         hint=_HINT,
+        desc="OT-Flow init distillation",
         verbose=config.verbose,
     )
