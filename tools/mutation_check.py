@@ -1,0 +1,305 @@
+"""Mutation check of the tests that guard the training engine and the
+estimators' fixes: break the code, run the tests that guard it, expect a
+failure, put the code back.
+
+    python tools/mutation_check.py            # every mutation
+    python tools/mutation_check.py engine qflow   # those whose name matches
+
+Each line says CAUGHT (a guarding test failed), MISSED (all passed: the
+tests no longer guard that code) or STALE (the code to break has changed;
+update the mutation). The working tree is restored after each one.
+"""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+M = [
+    (
+        "engine: no restore of the best",
+        "skot/_engine.py",
+        "            for module, state in zip(self.keep, self._best_state):\n                module.load_state_dict(state)",
+        "            pass",
+        [
+            "tests/test_engine.py::test_keeps_and_restores_the_best_scoring_parameters",
+            "tests/test_engine.py::test_starting_parameters_are_kept_when_training_only_harms",
+            "tests/test_refinement.py::test_refinement_keeps_the_starting_flow_when_it_scores_best",
+            "tests/test_otflow.py::test_early_stopping_keeps_the_best_scoring_potential",
+            "tests/test_telescoping.py::test_early_stopping_keeps_the_best_scoring_network",
+        ],
+    ),
+    (
+        "engine: keep the last, not the best",
+        "skot/_engine.py",
+        "        if score > best:\n            self._best_state",
+        "        if True:\n            self._best_state",
+        [
+            "tests/test_engine.py::test_keeps_and_restores_the_best_scoring_parameters",
+            "tests/test_otflow.py::test_early_stopping_keeps_the_best_scoring_potential",
+            "tests/test_telescoping.py::test_early_stopping_keeps_the_best_scoring_network",
+        ],
+    ),
+    (
+        "engine: stopping rule ignores tol",
+        "skot/_engine.py",
+        "        if score < best + self.tol:",
+        "        if score < best:",
+        [
+            "tests/test_engine.py::test_stops_after_n_validations_without_improvement_by_tol",
+            "tests/test_flow_matching.py::test_held_out_score_stops_the_stage_and_keeps_the_best_field",
+        ],
+    ),
+    (
+        "engine: no start validation",
+        "skot/_engine.py",
+        "            self._validate()  # the starting parameters are a candidate too",
+        "            pass",
+        [
+            "tests/test_engine.py::test_starting_parameters_are_kept_when_training_only_harms",
+            "tests/test_refinement.py::test_refinement_keeps_the_starting_flow_when_it_scores_best",
+        ],
+    ),
+    (
+        "engine: check windows straddle phases",
+        "skot/_engine.py",
+        "            if i % self.check_every and i != n_steps:",
+        "            if i % self.check_every:",
+        ["tests/test_engine.py::test_record_has_one_entry_per_check_and_per_phase_end"],
+    ),
+    (
+        "engine: phase does not end at the average",
+        "skot/_engine.py",
+        "            average[0].load_state_dict(averaged.module.state_dict())",
+        "            pass",
+        [
+            "tests/test_engine.py::test_phase_ends_at_a_mean_then_an_exponential_average",
+            "tests/test_refinement.py::test_refinement_removes_a_needless_rotation",
+        ],
+    ),
+    (
+        "engine: plain exponential average",
+        "skot/_engine.py",
+        "        weight = max(1.0 - decay, 1.0 / (float(n_averaged) + 1.0))",
+        "        weight = 1.0 - decay",
+        ["tests/test_engine.py::test_phase_ends_at_a_mean_then_an_exponential_average"],
+    ),
+    (
+        "engine: schedule not stepped",
+        "skot/_engine.py",
+        "        if self.schedule is not None:\n            self.schedule.step()",
+        "        pass",
+        ["tests/test_engine.py::test_player_steps_adam_on_a_cosine_schedule_and_guards"],
+    ),
+    (
+        "engine: guard does not restore",
+        "skot/_engine.py",
+        "            for s, p in zip(self.saved, self.params):\n                p.copy_(s)\n        raise",
+        "            pass\n        raise",
+        [
+            "tests/test_engine.py::test_guard_restores_last_finite_parameters_and_raises",
+            "tests/test_engine.py::test_player_steps_adam_on_a_cosine_schedule_and_guards",
+        ],
+    ),
+    (
+        "ot: pairing left as drawn",
+        "skot/_ot.py",
+        "    return x1[torch.as_tensor(perm, device=x1.device)]",
+        "    return x1",
+        ["tests/test_ot.py"],
+    ),
+    (
+        "semidual: KL conjugate sign",
+        "skot/_semidual.py",
+        "        return torch.expm1(-v_data).mean() + v_mapped.mean()",
+        "        return torch.expm1(v_data).mean() + v_mapped.mean()",
+        ["tests/test_semidual.py"],
+    ),
+    (
+        "semidual: R1 graph dropped",
+        "skot/_semidual.py",
+        "create_graph=True",
+        "create_graph=False",
+        ["tests/test_semidual.py"],
+    ),
+    (
+        "semidual: cost summed over features",
+        "skot/_semidual.py",
+        "    return (x - y).square().mean(1) / (2 * step_size)",
+        "    return (x - y).square().sum(1) / (2 * step_size)",
+        ["tests/test_semidual.py"],
+    ),
+    (
+        "flow matching: regress on the end point",
+        "skot/_flow_matching.py",
+        "    return (velocity(xt, t) - (x1 - x0)).square().sum(1).mean()",
+        "    return (velocity(xt, t) - x1).square().sum(1).mean()",
+        ["tests/test_flow_matching.py"],
+    ),
+    (
+        "flow matching: unpaired minibatches",
+        "skot/_flow_matching.py",
+        "        x1 = ot_pair(x0, Y[torch.randint(len(Y), (batch_size,), generator=gen, device=dev)])",
+        "        x1 = Y[torch.randint(len(Y), (batch_size,), generator=gen, device=dev)]",
+        ["tests/test_flow_matching.py::test_ot_cfm_learns_the_shift"],
+    ),
+    (
+        "refinement: no transport term",
+        "skot/_refinement.py",
+        "            loss = kl + config.gamma * cost",
+        "            loss = kl + 0 * cost",
+        [
+            "tests/test_refinement.py::test_refinement_removes_a_needless_rotation",
+            "tests/test_refinement.py::test_refinement_moves_a_short_flow_to_the_closed_form_compromise",
+        ],
+    ),
+    (
+        "refinement: no KL term",
+        "skot/_refinement.py",
+        "            loss = kl + config.gamma * cost",
+        "            loss = 0 * kl + config.gamma * cost",
+        [
+            "tests/test_refinement.py::test_refinement_moves_a_short_flow_to_the_closed_form_compromise"
+        ],
+    ),
+    (
+        "qflow: score through transform",
+        "skot/_qflow.py",
+        "        return transport_score(X, self._flow(X, dev), Y)",
+        "        return transport_score(X, self.transform(X), Y)",
+        ["tests/test_qflow.py::test_score_after_a_domain_adaptation_fit_maps_the_source_rows"],
+    ),
+    (
+        "qflow: init_params not validated",
+        "skot/_otflow.py",
+        "    validate_parameter_constraints(\n        {key: constraints[key] for key in params}, params, caller_name=caller\n    )",
+        "",
+        ["tests/test_qflow.py::test_otflow_initialisation_parameters_are_validated"],
+    ),
+    (
+        "qflow: init_params keys not checked",
+        "skot/_otflow.py",
+        "    unknown = sorted(set(params) - set(TRAINING_PARAMETERS))",
+        "    unknown = []",
+        ["tests/test_qflow.py::test_otflow_initialisation_parameters_are_validated"],
+    ),
+    (
+        "qflow: solver any string",
+        "skot/_qflow.py",
+        '        "solver": [StrOptions(set(SOLVERS))],',
+        '        "solver": [str],',
+        ["tests/test_qflow.py::test_bad_parameters_name_themselves"],
+    ),
+    (
+        "qflow: warm start re-initialises",
+        "skot/_qflow.py",
+        "        if warm:\n            velocity = copy.deepcopy(module_to(self.velocity_, dev))\n        else:",
+        "        if False:\n            pass\n        else:",
+        [
+            "tests/test_qflow.py::test_warm_start_refines_the_previous_flow_without_a_new_initialisation"
+        ],
+    ),
+    (
+        "base: sample(True) accepted",
+        "skot/_base.py",
+        "        or isinstance(n_samples, bool | np.bool_)\n",
+        "",
+        [
+            "tests/test_otflow.py::test_bad_number_of_samples",
+            "tests/test_sjko.py::test_bad_input_is_named",
+        ],
+    ),
+    (
+        "validation: sizes of mixed widths accepted",
+        "skot/_validation.py",
+        "        or len(set(sizes)) != 1\n",
+        "",
+        [
+            "tests/test_otflow.py::test_potential_sizes_must_repeat_one_width",
+            "tests/test_sjko.py::test_bad_parameters_are_named",
+            "tests/test_qflow.py::test_otflow_initialisation_parameters_are_validated",
+        ],
+    ),
+    (
+        "otflow: score sign",
+        "skot/_otflow.py",
+        "        return float(np.mean(self.score_samples(X)))",
+        "        return -float(np.mean(self.score_samples(X)))",
+        ["tests/test_otflow.py::test_grid_search_over_the_transport_weight"],
+    ),
+    (
+        "sjko: score sign",
+        "skot/_sjko.py",
+        "        return -energy_distance(X, self.sample(len(X), random_state=0))",
+        "        return energy_distance(X, self.sample(len(X), random_state=0))",
+        ["tests/test_sjko.py::test_grid_search_selects_a_trained_generator"],
+    ),
+    (
+        "telescoping: score sign",
+        "skot/_telescoping.py",
+        "        return -float(F.softplus(r_p).mean() + F.softplus(-r_q).mean())",
+        "        return float(F.softplus(r_p).mean() + F.softplus(-r_q).mean())",
+        ["tests/test_telescoping.py::test_grid_search_and_cross_validation"],
+    ),
+    (
+        "otflow: validation score not negated",
+        "skot/_potential_training.py",
+        "        return -total / len(X_val)",
+        "        return total / len(X_val)",
+        ["tests/test_otflow.py::test_early_stopping_keeps_the_best_scoring_potential"],
+    ),
+    (
+        "telescoping: validation score not negated",
+        "skot/_telescoping.py",
+        "validate=(lambda: -self._validation_loss(ratio, val))",
+        "validate=(lambda: self._validation_loss(ratio, val))",
+        ["tests/test_telescoping.py::test_early_stopping_keeps_the_best_scoring_network"],
+    ),
+    (
+        "qflow: no initialisation",
+        "skot/_qflow.py",
+        "                init_record = train_ot_cfm(velocity, Xn, Yn, config, gen, validation)",
+        "                init_record = None",
+        ["tests/test_qflow.py::test_clone_params_pipeline_and_cross_validation"],
+    ),
+    (
+        "device: auto picks the other device",
+        "skot/_device.py",
+        'dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")',
+        'dev = torch.device("cpu" if torch.cuda.is_available() else "cuda")',
+        ["tests/test_device.py::test_auto_device_is_the_cpu_without_cuda"],
+    ),
+    (
+        "layers: an upward import inside a function",
+        "skot/_qflow.py",
+        "    def _validation_score(self, velocity, X_val, Y_val):\n",
+        "    def _validation_score(self, velocity, X_val, Y_val):\n        from .metrics import transport_score  # noqa: F401\n",
+        ["tests/test_layers.py"],
+    ),
+]
+only = sys.argv[1:]
+results = []
+for name, path, old, new, tests in M:
+    if only and not any(o in name for o in only):
+        continue
+    p = ROOT / path
+    src = p.read_text()
+    if src.count(old) != 1:
+        print(f"STALE  | {name} | the text to break is not in {path} once", flush=True)
+        continue
+    p.write_text(src.replace(old, new))
+    try:
+        r = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *tests],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "OMP_NUM_THREADS": "2"},
+        )
+        last = [l for l in r.stdout.splitlines() if l.strip()][-1]
+        caught = r.returncode != 0
+        results.append((name, caught, last))
+        print(f"{'CAUGHT' if caught else 'MISSED'} | {name} | {last}", flush=True)
+    finally:
+        p.write_text(src)
