@@ -167,7 +167,7 @@ class _Refinement:
             pushed = integrate_in_batches(
                 velocity, source, nodes, config.n_substeps, max(config.batch_size, 1024)
             )
-        warmup = Trainer(config.classifier_warmup)
+        warmup = Trainer(config.classifier_warmup, desc="Q-flow classifier warm-up")
         warmup.phase(
             lambda: classify(self.draw(pushed), self.draw(target)), config.classifier_warmup
         )
