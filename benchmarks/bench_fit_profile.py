@@ -26,7 +26,8 @@ timed, and split by wrapping the engine and the networks:
   potential with its gradient and Laplacian);
 - ``backward`` and ``optimiser`` (zero_grad, Adam step, schedule) of
   ``Player.update``; ``guard``: its finite-loss check and snapshot;
-- ``assignment``: the exact OT pairing of OT-CFM minibatches;
+- ``assignment``: the wait for an OT-CFM minibatch and its exact OT pairing
+  (computed ahead on worker threads);
 - ``other``: the rest of the step (ODE bookkeeping between network calls,
   minibatch draws, loss assembly, Python).
 
@@ -157,16 +158,17 @@ def _instrument():
         with PROFILE.timed("forward"):
             return laplacian(self, *args, **kwargs)
 
-    ot_pair = flow_matching.ot_pair
+    paired_next = flow_matching._PairedMinibatches.next
 
-    def profiled_ot_pair(*args):
+    def profiled_next(self):
+        # the wait for a minibatch and its pairing, computed ahead on workers
         with PROFILE.timed("assignment"):
-            return ot_pair(*args)
+            return paired_next(self)
 
     Trainer.__init__, Trainer.phase, Trainer._validate = init, profiled_phase, profiled_validate
     Player.__init__, Player.update = profiled_player_init, update
     OTPotential.gradient_and_laplacian = profiled_laplacian
-    flow_matching.ot_pair = profiled_ot_pair
+    flow_matching._PairedMinibatches.next = profiled_next
 
 
 def _bare_steps(factory, inputs, n_steps, gen):

@@ -18,6 +18,9 @@ minibatch optimal transport", TMLR 2024.
 
 from __future__ import annotations
 
+import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
@@ -29,6 +32,7 @@ from ._ot import ot_pair
 __all__ = ["FlowMatchingConfig", "cfm_loss", "distil_joined_flow", "train_ot_cfm"]
 
 _HINT = "Try a smaller init_learning_rate_init."
+_PAIRED_AHEAD = 16  # minibatches drawn and paired ahead of the step that uses them
 
 
 @dataclass(frozen=True)
@@ -88,29 +92,75 @@ def train_ot_cfm(
             with torch.no_grad():
                 return -cfm_loss(velocity, *fixed, config.sigma).item()
 
+    minibatches = _PairedMinibatches(X, Y, batch_size, config.max_iter, gen)
+
     def loss():
-        x0 = X[torch.randint(len(X), (batch_size,), generator=gen, device=dev)]
-        x1 = ot_pair(x0, Y[torch.randint(len(Y), (batch_size,), generator=gen, device=dev)])
-        t = torch.rand(batch_size, 1, generator=gen, device=dev)
-        noise = torch.randn(x0.shape, generator=gen, device=dev)
+        x0, x1, t, noise = minibatches.next()
         return {"loss": cfm_loss(velocity, x0, x1, t, noise, config.sigma)}
 
     # Cosine decay to zero: the regression target is noisy (random pairs and
     # times), and a constant rate leaves the field jittering around its
     # optimum, which shows up as a wiggly map.
-    return train_network(
-        velocity,
-        loss,
-        max_iter=config.max_iter,
-        learning_rate_init=config.learning_rate_init,
-        name="flow-matching",
-        hint=_HINT,
-        desc="OT-CFM init",
-        validate=validate,
-        tol=config.tol,
-        n_iter_no_change=config.n_iter_no_change,
-        verbose=config.verbose,
-    )
+    try:
+        return train_network(
+            velocity,
+            loss,
+            max_iter=config.max_iter,
+            learning_rate_init=config.learning_rate_init,
+            name="flow-matching",
+            hint=_HINT,
+            desc="OT-CFM init",
+            validate=validate,
+            tol=config.tol,
+            n_iter_no_change=config.n_iter_no_change,
+            verbose=config.verbose,
+        )
+    finally:
+        minibatches.close()
+
+
+class _PairedMinibatches:
+    """The minibatches of OT-CFM, each step's paired by exact OT ahead of use.
+
+    The exact assignment of a minibatch costs several times the network's
+    step, and SciPy's solver releases the GIL: the minibatches of the next
+    steps are drawn ahead and paired on worker threads while the network
+    trains. They are drawn in the order a plain loop draws them (rows of X,
+    rows of Y, times, noise, step after step), and :meth:`close` leaves the
+    generator where a plain loop that stopped at the same step would, so
+    training, and everything drawn after it, is the same as without the
+    look-ahead.
+    """
+
+    def __init__(self, X, Y, batch_size: int, n_steps: int, gen: torch.Generator):
+        self.X, self.Y, self.batch_size, self.gen = X, Y, batch_size, gen
+        self.remaining = n_steps
+        self.ahead: deque = deque()
+        self.state = None  # the generator after the last step handed out
+        self.pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)))
+
+    def _draw(self):
+        X, Y, b, gen, dev = self.X, self.Y, self.batch_size, self.gen, self.X.device
+        x0 = X[torch.randint(len(X), (b,), generator=gen, device=dev)]
+        y = Y[torch.randint(len(Y), (b,), generator=gen, device=dev)]
+        t = torch.rand(b, 1, generator=gen, device=dev)
+        noise = torch.randn(x0.shape, generator=gen, device=dev)
+        pairing = self.pool.submit(ot_pair, x0, y)
+        self.ahead.append((x0, pairing, t, noise, gen.get_state()))
+        self.remaining -= 1
+
+    def next(self):
+        """``(x0, x1, t, noise)`` of the next step, x1 paired with x0."""
+        while self.remaining and len(self.ahead) < _PAIRED_AHEAD:
+            self._draw()
+        x0, pairing, t, noise, self.state = self.ahead.popleft()
+        return x0, pairing.result(), t, noise
+
+    def close(self) -> None:
+        """Stop the workers and put the generator back after the last step used."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.state is not None:
+            self.gen.set_state(self.state)
 
 
 def distil_joined_flow(

@@ -49,3 +49,26 @@ def test_held_out_score_stops_the_stage_and_keeps_the_best_field():
     scores = record.validation_scores
     assert record.n_iter == 100 and len(scores) == 3  # the start, then two checks
     assert scores[0] < scores[-1] < 0  # minus a loss, and training lowered it
+
+
+def test_generator_is_left_where_a_plain_loop_leaves_it():
+    # Minibatches are drawn and paired ahead of the step that uses them; when
+    # training stops early the generator must still be where a loop drawing
+    # one step at a time would leave it, so that what is drawn next (the
+    # refinement's minibatches) does not depend on the look-ahead.
+    X, Y = _shifted_pair()
+    velocity, gen = _velocity()
+    reference = torch.Generator().set_state(gen.get_state())
+    config = FlowMatchingConfig(
+        max_iter=400, batch_size=64, learning_rate_init=1e-2, tol=1e3, n_iter_no_change=2
+    )
+    record = train_ot_cfm(velocity, X[200:], Y[200:], config, gen, (X[:200], Y[:200]))
+    assert record.n_iter == 100  # stopped early, with steps drawn ahead
+    torch.rand(200, 1, generator=reference)  # the held-out times and noise
+    torch.randn(200, 2, generator=reference)
+    for _ in range(record.n_iter):  # each step: rows of X, rows of Y, times, noise
+        torch.randint(1800, (64,), generator=reference)
+        torch.randint(1800, (64,), generator=reference)
+        torch.rand(64, 1, generator=reference)
+        torch.randn(64, 2, generator=reference)
+    assert torch.equal(gen.get_state(), reference.get_state())

@@ -140,9 +140,16 @@ M = [
     (
         "flow matching: unpaired minibatches",
         "skot/_flow_matching.py",
-        "        x1 = ot_pair(x0, Y[torch.randint(len(Y), (batch_size,), generator=gen, device=dev)])",
-        "        x1 = Y[torch.randint(len(Y), (batch_size,), generator=gen, device=dev)]",
+        "        pairing = self.pool.submit(ot_pair, x0, y)",
+        "        pairing = self.pool.submit(lambda a, b: b, x0, y)",
         ["tests/test_flow_matching.py::test_ot_cfm_learns_the_shift"],
+    ),
+    (
+        "flow matching: generator left after the look-ahead",
+        "skot/_flow_matching.py",
+        "        if self.state is not None:\n            self.gen.set_state(self.state)",
+        "        pass",
+        ["tests/test_flow_matching.py::test_generator_is_left_where_a_plain_loop_leaves_it"],
     ),
     (
         "refinement: no transport term",
