@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
@@ -33,6 +33,9 @@ __all__ = ["FlowMatchingConfig", "cfm_loss", "distil_joined_flow", "train_ot_cfm
 
 _HINT = "Try a smaller init_learning_rate_init."
 _PAIRED_AHEAD = 16  # minibatches drawn and paired ahead of the step that uses them
+# Threads pairing them; 0 pairs each minibatch in the training thread when it
+# is drawn, as a plain loop does (benchmarks/bench_ot_cfm_pairing.py).
+_PAIRING_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,7 @@ class _PairedMinibatches:
         self.remaining = n_steps
         self.ahead: deque = deque()
         self.state = None  # the generator after the last step handed out
-        self.pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)))
+        self.pool = ThreadPoolExecutor(max_workers=_PAIRING_WORKERS) if _PAIRING_WORKERS else None
 
     def _draw(self):
         X, Y, b, gen, dev = self.X, self.Y, self.batch_size, self.gen, self.X.device
@@ -145,7 +148,11 @@ class _PairedMinibatches:
         y = Y[torch.randint(len(Y), (b,), generator=gen, device=dev)]
         t = torch.rand(b, 1, generator=gen, device=dev)
         noise = torch.randn(x0.shape, generator=gen, device=dev)
-        pairing = self.pool.submit(ot_pair, x0, y)
+        if self.pool is None:
+            pairing = Future()
+            pairing.set_result(ot_pair(x0, y))
+        else:
+            pairing = self.pool.submit(ot_pair, x0, y)
         self.ahead.append((x0, pairing, t, noise, gen.get_state()))
         self.remaining -= 1
 
@@ -158,7 +165,8 @@ class _PairedMinibatches:
 
     def close(self) -> None:
         """Stop the workers and put the generator back after the last step used."""
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
         if self.state is not None:
             self.gen.set_state(self.state)
 
