@@ -74,7 +74,6 @@ class Profile:
     def __init__(self):
         self.seconds = defaultdict(lambda: defaultdict(float))
         self.steps = defaultdict(int)
-        self.batch = {}
         self.stages: list[str] = []
         self.in_step = False
 

@@ -90,11 +90,12 @@ class SkotEstimator(PicklesNetworksOnCPU, BaseEstimator):
     def _validate_predict_data(self, X) -> tuple[np.ndarray, torch.device]:
         """X validated against the fit, and the device, with the fitted
         networks moved to it."""
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
-        return X, self._fitted_device()
+        dev = self._fitted_device()
+        return validate_data(self, X, reset=False, dtype=FLOAT_DTYPES), dev
 
     def _fitted_device(self) -> torch.device:
+        """The device, with the fitted networks moved to it (NotFittedError
+        before a fit)."""
         check_is_fitted(self)
         dev = resolve_device(self.device)
         for name in self._networks:
@@ -154,11 +155,7 @@ def sample_rng(n_samples, random_state) -> np.random.RandomState:
     ``random_state=None`` draws fresh entropy without touching NumPy's
     global generator.
     """
-    if (
-        not isinstance(n_samples, Integral | np.integer)
-        or isinstance(n_samples, bool | np.bool_)
-        or n_samples < 1
-    ):
+    if not isinstance(n_samples, Integral) or isinstance(n_samples, bool) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
     if random_state is None:
         random_state = np.random.default_rng().integers(2**31)

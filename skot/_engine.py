@@ -109,7 +109,7 @@ class Player:
         betas: tuple[float, float] = _ADAM_BETAS,
         cosine_steps: int | None = None,
     ):
-        self.module = module.requires_grad_(True).train()
+        module.requires_grad_(True).train()
         self.name = name
         self.optimizer = torch.optim.Adam(module.parameters(), lr=learning_rate, betas=betas)
         self.schedule = None

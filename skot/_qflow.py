@@ -19,7 +19,7 @@ from ._nets import ACTIVATIONS, TimeMLP
 from ._ode import SOLVERS, integrate, integrate_in_batches, time_grid
 from ._otflow import otflow_config
 from ._potential_training import fit_potential
-from ._refinement import RefinementConfig, refine
+from ._refinement import RefinementConfig, inference_rows, refine
 from ._validation import (
     score_target_sample,
     split_rows,
@@ -364,8 +364,8 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         -------
         self : QFlowTransport
         """
-        # Nested parameters are checked before any work.
-        otflow = self._otflow_init_config() if self.init_params is not None else None
+        # Nested parameters are checked before any work, whatever ``init``.
+        otflow = self._otflow_init_config()
         X, Y, warm, dev, rng, gen = self._validate_fit_samples(X, y, sample_domain)
 
         center, scale = (self.center_, self.scale_) if warm else self._normalisation(X, Y)
@@ -387,7 +387,6 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
             d, sizes, activation = X.shape[1], tuple(self.hidden_layer_sizes), self.activation
             velocity = build_module(lambda: TimeMLP(d, d, sizes, activation), dev, gen)
             if self.init == "otflow":
-                otflow = otflow or self._otflow_init_config()
                 init_record = self._initialise_through_gaussian(velocity, Xn, Yn, otflow, rng, gen)
             else:
                 config = self._flow_matching_config()
@@ -516,7 +515,7 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
 
     @property
     def _inference_rows(self) -> int:
-        return max(self.batch_size, 1024)
+        return inference_rows(self.batch_size)
 
     # ------------------------------------------------------------ transform
 

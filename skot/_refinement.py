@@ -38,7 +38,7 @@ from ._nets import MLP
 from ._ode import integrate, integrate_in_batches, time_grid
 from ._ratio import logistic_ratio_loss
 
-__all__ = ["RefinementConfig", "path_cost", "refine"]
+__all__ = ["RefinementConfig", "inference_rows", "path_cost", "refine"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,12 @@ class RefinementConfig:
     tol: float = 1e-4
     n_iter_no_change: int = 10
     verbose: int = 0
+
+
+def inference_rows(batch_size: int) -> int:
+    """Rows per batch when rows are pushed through the flow without autograd:
+    no gradient is kept, so batches larger than training's fit in memory."""
+    return max(batch_size, 1024)
 
 
 def path_cost(states: list[torch.Tensor], grid: torch.Tensor) -> torch.Tensor:
@@ -165,7 +171,7 @@ class _Refinement:
 
         with torch.no_grad():
             pushed = integrate_in_batches(
-                velocity, source, nodes, config.n_substeps, max(config.batch_size, 1024)
+                velocity, source, nodes, config.n_substeps, inference_rows(config.batch_size)
             )
         warmup = Trainer(config.classifier_warmup, desc="Q-flow classifier warm-up")
         warmup.phase(
