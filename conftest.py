@@ -1,0 +1,36 @@
+"""Test session set-up shared by the tests and the doctests.
+
+The suite runs on every core through pytest-xdist (``-n auto --dist
+worksteal`` in pyproject.toml; ``-n 0`` runs it in one process):
+
+- each worker gets an equal share of the cores for torch's intra-op
+  threads, so that two workers on two cores do not each start two threads
+  and fight over them;
+- the statistical tests, which fit models for tens of seconds, are handed
+  out first, and the quick ones fill in around them: the longest jobs
+  first is what keeps the workers finishing together.
+"""
+
+import os
+
+import pytest
+import torch
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def pytest_configure(config):
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        torch.set_num_threads(max(1, _usable_cores() // int(workers)))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    # A stable sort: within each group the order of collection is kept.
+    items.sort(key=lambda item: item.get_closest_marker("statistical") is None)
