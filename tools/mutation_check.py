@@ -229,6 +229,27 @@ M = [
         ],
     ),
     (
+        "otflow: Laplacian without its residual-layer terms",
+        "skot/_potential.py",
+        "            lap = lap + self._in_chunks(residual_terms, min(d, width) * width, K0, tanhs, sens)",
+        "            lap = lap",
+        ["tests/test_otflow.py::test_log_density_of_a_gaussian"],
+    ),
+    (
+        "qflow: the joined flow's second half run the wrong way",
+        "skot/_flow_matching.py",
+        "        return 2.0 * phi_q.gradient(z, 2.0 - 2.0 * t)[:, :d]",
+        "        return -2.0 * phi_q.gradient(z, 2.0 - 2.0 * t)[:, :d]",
+        ["tests/test_qflow.py::test_otflow_initialisation_passes_through_the_gaussian"],
+    ),
+    (
+        "qflow: a score that ties every map",
+        "skot/_qflow.py",
+        "        return transport_score(X, self._flow(X, dev), Y)",
+        "        return 0.0",
+        ["tests/test_qflow.py::test_grid_search_over_gamma_selects_a_good_map"],
+    ),
+    (
         "otflow: score sign",
         "skot/_otflow.py",
         "        return float(np.mean(self.score_samples(X)))",
