@@ -24,6 +24,12 @@ def _usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def pytest_xdist_auto_num_workers(config):
+    # xdist's own count for -n auto is psutil's physical cores of the whole
+    # host, which a container or a taskset may not be allowed to use.
+    return _usable_cores()
+
+
 def pytest_configure(config):
     workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
     if workers:
