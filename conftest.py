@@ -16,24 +16,19 @@ import os
 import pytest
 import torch
 
-
-def _usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+from skot._device import usable_cores
 
 
 def pytest_xdist_auto_num_workers(config):
     # xdist's own count for -n auto is psutil's physical cores of the whole
     # host, which a container or a taskset may not be allowed to use.
-    return _usable_cores()
+    return usable_cores()
 
 
 def pytest_configure(config):
     workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
     if workers:
-        torch.set_num_threads(max(1, _usable_cores() // int(workers)))
+        torch.set_num_threads(max(1, usable_cores() // int(workers)))
 
 
 @pytest.hookimpl(trylast=True)

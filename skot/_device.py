@@ -10,6 +10,7 @@ generator instead of from the global one.
 from __future__ import annotations
 
 import copy
+import os
 import warnings
 from collections.abc import Callable, Iterator
 
@@ -26,7 +27,18 @@ __all__ = [
     "resolve_device",
     "to_numpy",
     "to_tensor",
+    "usable_cores",
 ]
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on: its affinity where the platform
+    reports one, not the whole host's count (``os.cpu_count``), which a
+    container or a taskset may not be allowed to use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity on this platform
+        return os.cpu_count() or 1
 
 
 def resolve_device(device: str | torch.device) -> torch.device:

@@ -18,13 +18,13 @@ minibatch optimal transport", TMLR 2024.
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
 
+from ._device import usable_cores
 from ._engine import TrainingRecord, train_network
 from ._ode import integrate
 from ._ot import ot_pair
@@ -35,7 +35,7 @@ _HINT = "Try a smaller init_learning_rate_init."
 _PAIRED_AHEAD = 16  # minibatches drawn and paired ahead of the step that uses them
 # Threads pairing them; 0 pairs each minibatch in the training thread when it
 # is drawn, as a plain loop does (benchmarks/bench_ot_cfm_pairing.py).
-_PAIRING_WORKERS = max(1, min(4, os.cpu_count() or 1))
+_PAIRING_WORKERS = min(4, usable_cores())
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ class _PairedMinibatches:
         self.X, self.Y, self.batch_size, self.gen = X, Y, batch_size, gen
         self.remaining = n_steps
         self.ahead: deque = deque()
-        self.state = None  # the generator after the last step handed out
+        self.state = gen.get_state()  # the generator after the last step handed out
         self.pool = ThreadPoolExecutor(max_workers=_PAIRING_WORKERS) if _PAIRING_WORKERS else None
 
     def _draw(self):
@@ -167,8 +167,7 @@ class _PairedMinibatches:
         """Stop the workers and put the generator back after the last step used."""
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
-        if self.state is not None:
-            self.gen.set_state(self.state)
+        self.gen.set_state(self.state)
 
 
 def distil_joined_flow(
