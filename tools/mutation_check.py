@@ -292,6 +292,20 @@ M = [
         ["tests/test_qflow.py::test_clone_params_pipeline_and_cross_validation"],
     ),
     (
+        "qflow: maps with the training steps",
+        "skot/_qflow.py",
+        "integrate(self.velocity_, x, nodes, self.n_substeps_eval, method=method)",
+        "integrate(self.velocity_, x, nodes, self.n_substeps, method=method)",
+        ["tests/test_qflow.py::test_training_and_mapping_take_their_own_rk4_steps"],
+    ),
+    (
+        "qflow: trains with the mapping steps",
+        "skot/_qflow.py",
+        "            n_substeps=self.n_substeps,\n",
+        "            n_substeps=self.n_substeps_eval,\n",
+        ["tests/test_qflow.py::test_training_and_mapping_take_their_own_rk4_steps"],
+    ),
+    (
         "device: auto picks the other device",
         "skot/_device.py",
         'dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")',
