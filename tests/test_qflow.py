@@ -15,8 +15,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skot import QFlowTransport, TrainingDivergedError
-from skot.datasets import make_gaussian_ot, make_mixture_pair
 from skot._ode import integrate, time_grid
+from skot.datasets import make_gaussian_ot, make_mixture_pair
 from skot.metrics import empirical_w2_squared, l2_uvp, transport_score
 
 # Small settings for behavioural tests; accuracy tests use the defaults.
