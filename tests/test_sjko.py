@@ -24,10 +24,12 @@ TINY = dict(
 # The 25 tight modes need the default budget (10 phases x 1000 steps): at
 # 10 x 700 steps 12% of samples still fall between modes. Two residual
 # blocks instead of three take 114 s on two CPU cores instead of 136 s, with
-# the same coverage. Two circles are met in half the phases and 600 steps
-# each (40 s).
+# the same coverage; batches of 200 instead of 400 leave the smallest mode
+# 1.6% of the samples (this test asks 2%). Two circles are met in half the
+# phases, 600 steps each, on batches of 200 (50 s on one thread, against
+# 92 s with batches of 400).
 GAUSSIANS_25 = dict(hidden_layer_sizes=(128, 128), potential_hidden_layer_sizes=(128, 128))
-CIRCLES = dict(n_phases=5, max_iter=600)
+CIRCLES = dict(n_phases=5, max_iter=600, batch_size=200)
 
 GRID = np.array([-6.0, -3.0, 0.0, 3.0, 6.0])
 CENTERS_25 = np.stack(np.meshgrid(GRID, GRID), -1).reshape(-1, 2)
@@ -76,7 +78,7 @@ def test_covers_both_of_two_circles():
     S = model.sample(5000, random_state=1)
     radius = np.linalg.norm(S, axis=1)
     inner, outer = np.mean(np.abs(radius - 4) < 1), np.mean(np.abs(radius - 8) < 1)
-    # Measured 0.50 and 0.49: each ring gets its half.
+    # Measured 0.52 and 0.45: each ring gets its half.
     assert min(inner, outer) > 0.35, (inner, outer)
     assert inner + outer > 0.9
     # Both halves of each circle are reached, not an arc.
@@ -85,7 +87,7 @@ def test_covers_both_of_two_circles():
         counts = np.histogram(angle, bins=8, range=(-np.pi, np.pi))[0]
         assert counts.min() > 0.5 * counts.mean(), counts
     held_out = make_2d("circles", 2000, random_state=1)
-    assert energy_distance(S[:2000], held_out) < 0.06  # measured 0.024
+    assert energy_distance(S[:2000], held_out) < 0.06  # measured 0.026
 
 
 # ------------------------------------------------ cost linear in K
