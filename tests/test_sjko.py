@@ -24,11 +24,15 @@ TINY = dict(
 # The 25 tight modes need the default budget (10 phases x 1000 steps): at
 # 10 x 700 steps 12% of samples still fall between modes. Two residual
 # blocks instead of three take 114 s on two CPU cores instead of 136 s, with
-# the same coverage; batches of 200 instead of 400 leave the smallest mode
-# 1.6% of the samples (this test asks 2%). Two circles are met in half the
-# phases, 600 steps each, on batches of 200 (50 s on one thread, against
-# 92 s with batches of 400).
-GAUSSIANS_25 = dict(hidden_layer_sizes=(128, 128), potential_hidden_layer_sizes=(128, 128))
+# the same coverage. On batches of 300 instead of 400 (168 s on one thread
+# against 219 s) the smallest mode takes 3.0% of the samples (3.2% with 400)
+# and 3.6% fall between modes (3.5%); on batches of 200 the smallest mode
+# takes 1.6%, which fails. Two circles are met in half the phases, 600 steps
+# each, on batches of 200 (50 s on one thread, against 92 s with batches of
+# 400).
+GAUSSIANS_25 = dict(
+    hidden_layer_sizes=(128, 128), potential_hidden_layer_sizes=(128, 128), batch_size=300
+)
 CIRCLES = dict(n_phases=5, max_iter=600, batch_size=200)
 
 GRID = np.array([-6.0, -3.0, 0.0, 3.0, 6.0])
@@ -63,10 +67,10 @@ def test_covers_every_mode_of_25_gaussians():
     S = model.sample(5000, random_state=1)
     shares, far = _mode_shares(S)
     # Fair share is 4%: every mode gets at least half of it (measured: the
-    # smallest gets 3.2%), and few samples fall between modes (measured 3.5%).
+    # smallest gets 3.0%), and few samples fall between modes (measured 3.6%).
     assert shares.min() > 0.02, shares
     assert far < 0.1
-    # Measured 0.012; a second data sample scores 0.0075 (the floor).
+    # Measured 0.015; a second data sample scores 0.0075 (the floor).
     held_out = make_2d("25gaussians", 2000, random_state=1)
     assert energy_distance(S[:2000], held_out) < 0.04
 

@@ -306,6 +306,13 @@ M = [
         ["tests/test_qflow.py::test_training_and_mapping_take_their_own_rk4_steps"],
     ),
     (
+        "sjko: map held near its previous step",
+        "skot/_jko.py",
+        "        cost = step_cost(mapped, anchor, config.step_size)\n",
+        "        cost = 100 * step_cost(mapped, anchor, config.step_size)\n",
+        ["tests/test_sjko.py::test_covers_both_of_two_circles"],
+    ),
+    (
         "device: auto picks the other device",
         "skot/_device.py",
         'dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")',
