@@ -162,7 +162,7 @@ class OTFlowDensity(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMi
     >>> import numpy as np
     >>> from skot import OTFlowDensity
     >>> X = np.random.RandomState(0).normal(size=(500, 2))
-    >>> density = OTFlowDensity(max_iter=100, random_state=0).fit(X)
+    >>> density = OTFlowDensity(max_iter=50, n_steps=4, random_state=0).fit(X)
     >>> density.score_samples(X[:3]).shape
     (3,)
     >>> density.sample(4, random_state=0).shape

@@ -162,7 +162,7 @@ class TelescopingRatioEstimator(SkotEstimator):
     >>> from skot import TelescopingRatioEstimator
     >>> rng = np.random.RandomState(0)
     >>> X, Y = rng.normal(size=(500, 2)), rng.normal(1.0, 1.0, size=(500, 2))
-    >>> ratio = TelescopingRatioEstimator(bridge="linear", max_iter=200,
+    >>> ratio = TelescopingRatioEstimator(bridge="linear", n_intervals=4, max_iter=100,
     ...                                   random_state=0).fit(X, Y)
     >>> ratio.score_samples(X[:3]).shape  # log q(x) - log p(x)
     (3,)
