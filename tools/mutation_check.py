@@ -147,7 +147,7 @@ M = [
     (
         "flow matching: generator left after the look-ahead",
         "skot/_flow_matching.py",
-        "        if self.state is not None:\n            self.gen.set_state(self.state)",
+        "        self.gen.set_state(self.state)",
         "        pass",
         ["tests/test_flow_matching.py::test_generator_is_left_where_a_plain_loop_leaves_it"],
     ),
