@@ -30,6 +30,14 @@ def machine() -> str:
     )
 
 
+def markdown_table(header: list[str], rows) -> str:
+    """A markdown table: ``header``'s column names, then one line per row of
+    already formatted cells."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def write(path, text: str) -> Path:
     """Write ``text`` to ``path`` (a name alone goes under ``results/``)."""
     path = Path(path)

@@ -37,7 +37,7 @@ import time
 
 import numpy as np
 import torch
-from _report import RESULTS, command, machine, write
+from _report import RESULTS, command, machine, markdown_table, write
 
 from skot import QFlowTransport
 from skot._nets import TimeMLP
@@ -139,13 +139,19 @@ def rows_for(d, n, n_test, seed):
 
 
 def table(rows):
-    lines = ["| problem | method | L2-UVP % | cost / W2^2 | fit s |", "|" + "---|" * 5]
-    for r in rows:
-        lines.append(
-            f"| {r['problem']} | {r['method']} | {r['l2_uvp']:.3f} | {r['cost_ratio']:.3f} | "
-            f"{r['fit_s']:.1f} |"
-        )
-    return "\n".join(lines)
+    return markdown_table(
+        ["problem", "method", "L2-UVP %", "cost / W2^2", "fit s"],
+        [
+            [
+                r["problem"],
+                r["method"],
+                f"{r['l2_uvp']:.3f}",
+                f"{r['cost_ratio']:.3f}",
+                f"{r['fit_s']:.1f}",
+            ]
+            for r in rows
+        ],
+    )
 
 
 def main():

@@ -51,7 +51,7 @@ import time
 
 import numpy as np
 import torch
-from _report import RESULTS, command, machine, write
+from _report import RESULTS, command, machine, markdown_table, write
 from scipy.special import logsumexp
 from sklearn.datasets import load_digits
 from sklearn.mixture import GaussianMixture
@@ -378,16 +378,20 @@ def rows_for(name, X, X_test, args, truth=None):
 
 
 def table(rows):
-    lines = [
-        "| data | method | held-out NLL (nats) | NLL / dim | fit s | score s |",
-        "|" + "---|" * 6,
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['data']} | {r['method']} | {r['nll']:.3f} | {r['nll'] / r['d']:.3f} | "
-            f"{r['fit_s']:.1f} | {r['score_s']:.2f} |"
-        )
-    return "\n".join(lines)
+    return markdown_table(
+        ["data", "method", "held-out NLL (nats)", "NLL / dim", "fit s", "score s"],
+        [
+            [
+                r["data"],
+                r["method"],
+                f"{r['nll']:.3f}",
+                f"{r['nll'] / r['d']:.3f}",
+                f"{r['fit_s']:.1f}",
+                f"{r['score_s']:.2f}",
+            ]
+            for r in rows
+        ],
+    )
 
 
 def main():

@@ -29,7 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
-from _report import command, machine, write
+from _report import command, machine, markdown_table, write
 
 from skot import QFlowTransport
 from skot.datasets import make_2d, make_gaussian_ot
@@ -90,18 +90,17 @@ def main():
         "L2-UVP % (Gaussians, 4,000 training rows); cost: mean transport cost "
         "over the exact W2^2.",
         "",
-        "| pair | n_substeps | fit | cost / W2^2 | max inversion error | fit s |",
-        "|---|---|---|---|---|---|",
     ]
+    cells = []
     for p in PAIRS:
         for s in SETTINGS:
             r = rows[p, s]
             fit = f"{r['fit']:.4f}" + (f" ({r['floor']:.3f})" if "floor" in r else "")
-            lines.append(
-                f"| {p} | {s} | {fit} | {r['cost']:.3f} | {r['inversion']:.1e} "
-                f"| {r['seconds']:.1f} |"
+            cells.append(
+                [p, s, fit, f"{r['cost']:.3f}", f"{r['inversion']:.1e}", f"{r['seconds']:.1f}"]
             )
-    text = "\n".join(lines)
+    header = ["pair", "n_substeps", "fit", "cost / W2^2", "max inversion error", "fit s"]
+    text = "\n".join(lines) + "\n" + markdown_table(header, cells)
     print(text)
     write(args.out, text)
 

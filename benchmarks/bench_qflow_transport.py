@@ -34,7 +34,7 @@ import copy
 import time
 
 import numpy as np
-from _report import RESULTS, command, machine, write
+from _report import RESULTS, command, machine, markdown_table, write
 
 from skot import QFlowTransport
 from skot.datasets import make_2d, make_gaussian_ot
@@ -165,18 +165,26 @@ def moons_rows(n, n_sub, seed, gamma):
 
 
 def table(rows):
-    head = (
-        "| problem | method | L2-UVP % | cos | cost | W2^2 ref | cost/ref | "
-        "W2^2(T(X),Y) | fit s | rows/s |"
+    header = ["problem", "method", "L2-UVP %", "cos", "cost", "W2^2 ref", "cost/ref"]
+    header += ["W2^2(T(X),Y)", "fit s", "rows/s"]
+    return markdown_table(
+        header,
+        [
+            [
+                r["problem"],
+                r["method"],
+                f"{r['l2_uvp']:.3f}",
+                f"{r['cosine']:.4f}",
+                f"{r['cost']:.3f}",
+                f"{r['reference']:.3f}",
+                f"{r['cost'] / r['reference']:.3f}",
+                f"{r['target_w2']:.4f}",
+                f"{r['fit_s']:.1f}",
+                f"{r['rows_per_s']:.3g}",
+            ]
+            for r in rows
+        ],
     )
-    lines = [head, "|" + "---|" * 10]
-    for r in rows:
-        lines.append(
-            f"| {r['problem']} | {r['method']} | {r['l2_uvp']:.3f} | {r['cosine']:.4f} | "
-            f"{r['cost']:.3f} | {r['reference']:.3f} | {r['cost'] / r['reference']:.3f} | "
-            f"{r['target_w2']:.4f} | {r['fit_s']:.1f} | {r['rows_per_s']:.3g} |"
-        )
-    return "\n".join(lines)
 
 
 def main():

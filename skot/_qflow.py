@@ -81,8 +81,9 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         RK4 steps per interval while training. Every refinement update
         back-propagates through ``4 * n_intervals * n_substeps`` network
         evaluations, so this sets the refinement's cost. The paper uses 3 to
-        5; one gives the same maps (measured in docs/qflow.md) at a third of
-        the cost, because the flow is trained to be straight.
+        5; one gives the same maps (measured in docs/qflow.md) with a third
+        of the evaluations, because the transport term keeps the paths
+        nearly straight.
     n_substeps_eval : int, default=3
         RK4 steps per interval when points are mapped (``transform``,
         ``inverse_transform``, ``trajectory``, ``transport_cost``, ``score``
