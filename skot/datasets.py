@@ -2,6 +2,9 @@
 
 - :func:`make_gaussian_ot`: two Gaussians with their exact (linear) OT map and
   squared W2 distance.
+- :func:`make_brenier_ot`: a non-Gaussian P (a mixture, a Student t) and
+  its push-forward by the gradient of a convex potential, which by Brenier's
+  theorem is the exact OT map, in any dimension.
 - :func:`make_mixture_pair`: two Gaussian mixtures with closed-form densities,
   hence a closed-form log ratio.
 - :func:`make_correlated_gaussians`: paired Gaussian vectors made of
@@ -12,19 +15,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 from scipy.linalg import sqrtm
-from scipy.special import logsumexp
+from scipy.special import logsumexp, softmax
 from scipy.stats import multivariate_normal
 from sklearn.utils import check_random_state
 
 __all__ = [
     "TOY_2D",
+    "BrenierOT",
     "GaussianMixture",
     "GaussianOT",
     "make_2d",
+    "make_brenier_ot",
     "make_correlated_gaussians",
     "make_gaussian_ot",
     "make_mixture_pair",
@@ -263,6 +269,249 @@ def make_correlated_gaussians(
     X = rng.standard_normal((n_samples, k))
     Y = rho * X + np.sqrt(1 - rho**2) * rng.standard_normal((n_samples, k))
     return X, Y, float(-0.25 * n_features * np.log1p(-(rho**2)))
+
+
+@dataclass(frozen=True)
+class _StudentT:
+    """A multivariate Student t: ``mean + scale_root @ z / sqrt(g / df)``."""
+
+    mean: np.ndarray
+    scale_root: np.ndarray
+    df: float
+
+    def sample(self, n_samples: int, random_state=None) -> np.ndarray:
+        rng = check_random_state(random_state)
+        z = rng.standard_normal((n_samples, len(self.mean))) @ self.scale_root.T
+        return self.mean + z / np.sqrt(rng.chisquare(self.df, size=(n_samples, 1)) / self.df)
+
+
+# Rows of P behind the Monte Carlo W2^2 and Var(Q) of a BrenierOT (relative
+# standard errors under 0.5% on the default problems: w2_squared_stderr),
+# pushed through the map in chunks that keep memory under 100 MB at d=256.
+_MONTE_CARLO_ROWS = 2**18
+_CHUNK_ROWS = 2**13
+
+
+@dataclass(frozen=True)
+class BrenierOT:
+    r"""A source P and its push-forward Q by the gradient of a convex potential.
+
+    The potential is a smooth maximum of m convex quadratics,
+
+    .. math::
+        \varphi(x) = \mu^\top x + \frac1k \log \sum_{j=1}^m
+        e^{k f_j(x)}, \qquad
+        f_j(x) = \tfrac12 z^\top A_j z + b_j^\top z + \beta_j, \quad
+        z = x - \mu,
+
+    with every :math:`A_j` symmetric positive definite, so :math:`\varphi`
+    is strictly convex and, by Brenier's theorem, its gradient
+
+    .. math::
+        T^\star(x) = \mu + \sum_j \pi_j(x)\,(A_j z + b_j), \qquad
+        \pi = \operatorname{softmax}(k f(x)),
+
+    is the W2-optimal map from P to :math:`Q = T^\star_\# P`. Each piece
+    moves its own region of space by its own affine map, and the regions'
+    boundaries tear P apart: no linear map comes close (L2-UVP of the best
+    one 5-22% on the defaults, against 0 for Gaussian pairs). This is how
+    the W2 benchmark of Korotin et al. (NeurIPS 2021) is built, with a
+    closed-form potential in place of its pretrained input-convex networks.
+
+    ``w2_squared`` and ``target_variance`` have no closed form: they are
+    Monte Carlo averages over :math:`2^{18}` rows of P drawn with
+    ``mc_seed``, and ``w2_squared_stderr`` is the standard error.
+    """
+
+    source: object
+    center: np.ndarray
+    matrices: np.ndarray
+    shifts: np.ndarray
+    levels: np.ndarray
+    sharpness: float
+    mc_seed: int
+
+    def _pieces(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """The pieces' values ``k f_j(x)`` (n, m) and gradients (n, m, d)."""
+        Z = np.asarray(X, np.float64) - self.center
+        grads = np.einsum("jab,nb->nja", self.matrices, Z) + self.shifts
+        values = 0.5 * np.einsum("na,nja->nj", Z, grads - self.shifts)
+        values += Z @ self.shifts.T + self.levels
+        return self.sharpness * values, grads
+
+    def potential(self, X) -> np.ndarray:
+        """The convex potential at the rows of ``X``, shape ``(n_samples,)``."""
+        values, _ = self._pieces(X)
+        X = np.asarray(X, np.float64)
+        return X @ self.center + logsumexp(values, axis=1) / self.sharpness
+
+    def transport(self, X) -> np.ndarray:
+        """The exact OT map, the gradient of :meth:`potential`, at the rows of ``X``."""
+        values, grads = self._pieces(X)
+        return self.center + np.einsum("nj,nja->na", softmax(values, axis=1), grads)
+
+    def jacobian(self, X) -> np.ndarray:
+        r"""The Jacobian of :meth:`transport` (the potential's Hessian), shape
+        ``(n_samples, d, d)``: :math:`\sum_j \pi_j A_j + k\,
+        \mathrm{Cov}_\pi(A_j z + b_j)`, symmetric positive definite."""
+        values, grads = self._pieces(X)
+        pi = softmax(values, axis=1)
+        mean = np.einsum("nj,nja->na", pi, grads)
+        centred = grads - mean[:, None, :]
+        spread = np.einsum("nj,nja,njb->nab", pi, centred, centred)
+        return np.einsum("nj,jab->nab", pi, self.matrices) + self.sharpness * spread
+
+    def sample_p(self, n_samples: int, random_state=None) -> np.ndarray:
+        return self.source.sample(n_samples, random_state)
+
+    def sample_q(self, n_samples: int, random_state=None) -> np.ndarray:
+        return self.transport(self.sample_p(n_samples, random_state))
+
+    @cached_property
+    def _monte_carlo(self) -> tuple[float, float, float]:
+        X = self.sample_p(_MONTE_CARLO_ROWS, self.mc_seed)
+        Y = np.concatenate(
+            [self.transport(X[i : i + _CHUNK_ROWS]) for i in range(0, len(X), _CHUNK_ROWS)]
+        )
+        cost = ((Y - X) ** 2).sum(1)
+        stderr = cost.std() / np.sqrt(len(cost))
+        return float(cost.mean()), float(stderr), float(Y.var(0).sum())
+
+    @property
+    def w2_squared(self) -> float:
+        r"""Squared W2 distance between P and Q, :math:`E_P \|T^\star(x) - x\|^2`
+        by Monte Carlo (see ``w2_squared_stderr``)."""
+        return self._monte_carlo[0]
+
+    @property
+    def w2_squared_stderr(self) -> float:
+        """Standard error of the Monte Carlo ``w2_squared``."""
+        return self._monte_carlo[1]
+
+    @property
+    def target_variance(self) -> float:
+        """Total variance of Q, ``trace(Cov(Q))`` by Monte Carlo: the
+        denominator of L2-UVP."""
+        return self._monte_carlo[2]
+
+
+def _brenier_source(kind: str, d: int, n_components: int, rng):
+    if kind == "gaussian":
+        return GaussianMixture(np.ones(1), np.zeros((1, d)), _random_covariance(d, rng, 0.5)[None])
+    if kind == "student_t":
+        root = _psd_sqrt(_random_covariance(d, rng, 0.5))
+        return _StudentT(np.zeros(d), root, df=5.0)
+    # Means 3 / sqrt(d) per coordinate, so about 4 apart in every dimension,
+    # against component standard deviations of 0.55 to 0.9: modes with
+    # clear gaps between them.
+    return GaussianMixture(
+        weights=rng.dirichlet(np.full(n_components, 2.0)),
+        means=3.0 * rng.standard_normal((n_components, d)) / np.sqrt(d),
+        covs=np.stack([0.5 * _random_covariance(d, rng, 0.5) for _ in range(n_components)]),
+    )
+
+
+def make_brenier_ot(
+    n_samples: int = 1000,
+    n_features: int = 2,
+    *,
+    n_target_samples: int | None = None,
+    source: str = "mixture",
+    n_components: int = 4,
+    n_pieces: int = 4,
+    spread: float = 1.0,
+    random_state=None,
+):
+    """Samples of a non-Gaussian pair whose OT map is known exactly.
+
+    P is a Gaussian mixture, a Gaussian or a Student t; Q is its image by
+    the gradient of a strictly convex potential, a smooth maximum of
+    quadratics (see :class:`BrenierOT`), which is the W2-optimal map from P
+    to Q by Brenier's theorem. No linear map is optimal, so the pair tells
+    a method that maps new points well from one that matches Gaussian
+    moments, in any dimension.
+
+    Parameters
+    ----------
+    n_samples : int, default=1000
+        Rows drawn from P.
+    n_features : int, default=2
+        Dimension.
+    n_target_samples : int, default=None
+        Rows drawn from Q (images of fresh rows of P, independent of X);
+        ``n_samples`` when None.
+    source : {"mixture", "gaussian", "student_t"}, default="mixture"
+        P: a mixture of ``n_components`` Gaussians with unequal weights
+        (Dirichlet(2)) and means about 4 apart; one Gaussian; or a Student t
+        with 5 degrees of freedom (heavy tails, finite fourth moments).
+        Covariances have eigenvalues ``exp(U(-0.5, 0.5))`` (halved in the
+        mixture) in random orthonormal bases.
+    n_components : int, default=4
+        Components of the mixture source.
+    n_pieces : int, default=4
+        Quadratic pieces of the potential: regions of space, each moved by
+        its own affine map. With 1 the map is affine.
+    spread : float, default=1.0
+        The pieces' matrices have eigenvalues ``exp(U(-spread, spread))``
+        in random orthonormal bases, and their shifts standard deviation
+        ``spread`` times P's average coordinate standard deviation: 0 gives
+        the identity map.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the problem and the samples.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+        Sample of P.
+    Y : ndarray of shape (n_target_samples, n_features)
+        Sample of Q.
+    problem : BrenierOT
+        The pair, with ``transport`` (the exact map), ``potential``,
+        ``jacobian``, ``w2_squared`` and ``target_variance``.
+
+    Examples
+    --------
+    >>> from skot.datasets import make_brenier_ot
+    >>> X, Y, problem = make_brenier_ot(500, 3, random_state=0)
+    >>> X.shape, Y.shape, problem.transport(X).shape
+    ((500, 3), (500, 3), (500, 3))
+    """
+    d = int(n_features)
+    if d < 1:
+        raise ValueError(f"n_features must be a positive integer, got {n_features!r}.")
+    if source not in ("mixture", "gaussian", "student_t"):
+        raise ValueError(f"source must be 'mixture', 'gaussian' or 'student_t', got {source!r}.")
+    for name, value in (("n_components", n_components), ("n_pieces", n_pieces)):
+        if int(value) < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    if not np.isfinite(spread) or spread < 0:
+        raise ValueError(f"spread must be a non-negative number, got {spread!r}.")
+    rng = check_random_state(random_state)
+    P = _brenier_source(source, d, int(n_components), rng)
+    pilot = P.sample(4096, rng)
+    scale = np.sqrt(pilot.var(0).mean())
+    m = int(n_pieces)
+    problem = BrenierOT(
+        source=P,
+        center=pilot.mean(0),
+        matrices=np.stack([_random_covariance(d, rng, spread) for _ in range(m)]),
+        shifts=spread * scale * rng.standard_normal((m, d)),
+        levels=np.zeros(m),
+        sharpness=1.0,
+        mc_seed=int(rng.randint(2**31 - 1)),
+    )
+    # Levels and sharpness from the pilot: every piece wins about a share
+    # of P, and the pieces hand over across a quarter of the spread of
+    # their differences on P (a smooth but clear tear).
+    values, _ = problem._pieces(pilot)
+    gaps = [np.std(values[:, i] - values[:, j]) for i in range(m) for j in range(i + 1, m)]
+    problem = replace(
+        problem,
+        levels=-values.mean(0),
+        sharpness=4.0 / float(np.median(gaps)) if gaps else 1.0,
+    )
+    n_q = n_samples if n_target_samples is None else n_target_samples
+    return problem.sample_p(n_samples, rng), problem.sample_q(n_q, rng), problem
 
 
 def _moons(n, rng):

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
+from scipy.optimize import linear_sum_assignment
 
-from skot.datasets import TOY_2D, make_2d, make_gaussian_ot
+from skot.datasets import TOY_2D, GaussianOT, make_2d, make_brenier_ot, make_gaussian_ot
 
 
 @pytest.mark.parametrize("d", [1, 2, 10])
@@ -59,3 +60,83 @@ def test_25_gaussians_sit_on_the_grid():
 def test_unknown_name_is_a_clear_error():
     with pytest.raises(ValueError, match="Unknown 2-D distribution 'blob'"):
         make_2d("blob")
+
+
+# ------------------------------------------------------- make_brenier_ot
+
+
+@pytest.mark.parametrize("source", ["mixture", "gaussian", "student_t"])
+@pytest.mark.parametrize("d", [1, 3])
+def test_brenier_map_is_the_gradient_of_a_convex_potential(source, d):
+    X, _, problem = make_brenier_ot(50, d, source=source, random_state=7)
+    eps = 1e-5
+    steps = eps * np.eye(d)
+    gradient = np.stack(
+        [(problem.potential(X + e) - problem.potential(X - e)) / (2 * eps) for e in steps], 1
+    )
+    np.testing.assert_allclose(problem.transport(X), gradient, rtol=1e-5, atol=1e-5)
+    jacobian = problem.jacobian(X)
+    numeric = np.stack(
+        [(problem.transport(X + e) - problem.transport(X - e)) / (2 * eps) for e in steps], 2
+    )
+    np.testing.assert_allclose(jacobian, numeric, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(jacobian, jacobian.transpose(0, 2, 1), atol=1e-12)
+    assert np.linalg.eigvalsh(jacobian).min() > 0
+
+
+@pytest.mark.parametrize("source", ["mixture", "student_t"])
+def test_brenier_map_is_optimal_between_a_sample_and_its_image(source):
+    # A gradient of a convex function is cyclically monotone, so pairing each
+    # row with its own image is the exact discrete OT plan between the two.
+    X, _, problem = make_brenier_ot(300, 4, source=source, random_state=3)
+    Y = problem.transport(X)
+    cost = ((X[:, None, :] - Y[None, :, :]) ** 2).sum(-1)
+    rows, cols = linear_sum_assignment(cost)
+    np.testing.assert_array_equal(cols[np.argsort(rows)], np.arange(len(X)))
+    # ...and the map is far from the affine one that best fits it
+    affine = np.c_[X, np.ones(len(X))]
+    residual = Y - affine @ np.linalg.lstsq(affine, Y, rcond=None)[0]
+    assert residual.var(0).sum() > 0.02 * Y.var(0).sum()
+
+
+def test_brenier_w2_and_variance_match_the_gaussian_closed_form():
+    # One piece and a Gaussian source: an affine map, so Q is Gaussian and
+    # the Monte Carlo figures must agree with the closed forms.
+    _, _, problem = make_brenier_ot(10, 3, source="gaussian", n_pieces=1, random_state=1)
+    A, b, mu = problem.matrices[0], problem.shifts[0], problem.center
+    cov_p = problem.source.covs[0]
+    gaussian = GaussianOT(
+        mean_p=np.zeros(3), cov_p=cov_p, mean_q=mu + b - A @ mu, cov_q=A @ cov_p @ A
+    )
+    np.testing.assert_allclose(problem.transport(np.zeros((1, 3)))[0], gaussian.mean_q)
+    tolerance = 4 * problem.w2_squared_stderr
+    assert problem.w2_squared == pytest.approx(gaussian.w2_squared, abs=tolerance)
+    assert problem.target_variance == pytest.approx(gaussian.target_variance, rel=0.01)
+
+
+def test_brenier_pair_is_seeded_sized_and_pushed_forward():
+    X1, Y1, p1 = make_brenier_ot(40, 2, n_target_samples=30, random_state=0)
+    X2, Y2, _ = make_brenier_ot(40, 2, n_target_samples=30, random_state=0)
+    assert X1.shape == (40, 2) and Y1.shape == (30, 2)
+    np.testing.assert_array_equal(X1, X2)
+    np.testing.assert_array_equal(Y1, Y2)
+    np.testing.assert_allclose(p1.sample_q(20, 5), p1.transport(p1.sample_p(20, 5)))
+    # the mixture's weights are unequal and every component is drawn
+    assert p1.source.weights.std() > 0
+    assert p1.w2_squared > 0 and p1.w2_squared_stderr < 0.01 * p1.w2_squared
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"source": "cauchy"}, "source must be"),
+        ({"n_features": 0}, "n_features must be"),
+        ({"n_pieces": 0}, "n_pieces must be"),
+        ({"n_components": 0}, "n_components must be"),
+        ({"spread": -1.0}, "spread must be"),
+        ({"spread": float("nan")}, "spread must be"),
+    ],
+)
+def test_brenier_bad_parameters_are_clear_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_brenier_ot(10, **kwargs)

@@ -313,6 +313,23 @@ M = [
         ["tests/test_sjko.py::test_covers_both_of_two_circles"],
     ),
     (
+        "datasets: Brenier map from a soft minimum (not convex)",
+        "skot/datasets.py",
+        'softmax(values, axis=1), grads)',
+        'softmax(-values, axis=1), grads)',
+        [
+            "tests/test_datasets.py::test_brenier_map_is_the_gradient_of_a_convex_potential",
+            "tests/test_datasets.py::test_brenier_map_is_optimal_between_a_sample_and_its_image",
+        ],
+    ),
+    (
+        "datasets: Brenier Monte Carlo variance of P, not Q",
+        "skot/datasets.py",
+        "float(stderr), float(Y.var(0).sum())",
+        "float(stderr), float(X.var(0).sum())",
+        ["tests/test_datasets.py::test_brenier_w2_and_variance_match_the_gaussian_closed_form"],
+    ),
+    (
         "device: auto picks the other device",
         "skot/_device.py",
         'dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")',
