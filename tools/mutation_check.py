@@ -315,8 +315,8 @@ M = [
     (
         "datasets: Brenier map from a soft minimum (not convex)",
         "skot/datasets.py",
-        'softmax(values, axis=1), grads)',
-        'softmax(-values, axis=1), grads)',
+        "softmax(values, axis=1), grads)",
+        "softmax(-values, axis=1), grads)",
         [
             "tests/test_datasets.py::test_brenier_map_is_the_gradient_of_a_convex_potential",
             "tests/test_datasets.py::test_brenier_map_is_optimal_between_a_sample_and_its_image",
