@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import argparse
 import copy
-import time
 
 import numpy as np
+from _maps import PotMap, timed
 from _report import RESULTS, command, machine, markdown_table, write
 
 from skot import QFlowTransport
@@ -41,14 +41,8 @@ from skot.datasets import make_2d, make_gaussian_ot
 from skot.metrics import displacement_cosine, empirical_w2_squared, l2_uvp
 
 
-def _timed(fn):
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start
-
-
 def _throughput(transform, X):
-    _, seconds = _timed(lambda: transform(X))
+    _, seconds = timed(lambda: transform(X))
     return len(X) / seconds
 
 
@@ -56,20 +50,20 @@ def _qflow_pair(X, Y, seed, gamma, extra_rounds=0):
     """The OT-CFM initialisation and the refined Q-flow, from one fit; then,
     with ``extra_rounds``, the same flow refined for that many more rounds
     of the default refinement (``warm_start``)."""
-    init, t_init = _timed(
+    init, t_init = timed(
         lambda: QFlowTransport(gamma=gamma, n_flips=0, random_state=seed).fit(X, Y)
     )
     refined = copy.deepcopy(init).set_params(n_flips=2, warm_start=True)
-    refined, t_refine = _timed(lambda: refined.fit(X, Y))
+    refined, t_refine = timed(lambda: refined.fit(X, Y))
     out = [("OT-CFM (init alone)", init, t_init), ("QFlowTransport", refined, t_init + t_refine)]
     # Ablation: the refinement's last update instead of its moving average.
     last = copy.deepcopy(init).set_params(n_flips=2, warm_start=True, ema_decay=0.0)
-    last, t_last = _timed(lambda: last.fit(X, Y))
+    last, t_last = timed(lambda: last.fit(X, Y))
     out.append(("QFlowTransport (ema_decay=0)", last, t_init + t_last))
     if extra_rounds:
         longer, seconds = copy.deepcopy(refined), t_init + t_refine
         for _ in range(extra_rounds):
-            seconds += _timed(lambda: longer.fit(X, Y))[1]
+            seconds += timed(lambda: longer.fit(X, Y))[1]
         steps = (1 + extra_rounds) * 2 * refined.max_iter
         out.append((f"QFlowTransport ({steps} refinement steps)", longer, seconds))
     return out
@@ -96,20 +90,9 @@ def _pot_maps(X, Y, n_sub, seed):
     ]:
         est = make()
         Xs, Xt = (X[i], Y[j]) if sub else (X, Y)
-        _, seconds = _timed(lambda est=est, Xs=Xs, Xt=Xt: est.fit(Xs=Xs, Xt=Xt))
-        rows.append((name, _PotMap(est), seconds))
+        _, seconds = timed(lambda est=est, Xs=Xs, Xt=Xt: est.fit(Xs=Xs, Xt=Xt))
+        rows.append((name, PotMap(est), seconds))
     return rows
-
-
-class _PotMap:
-    def __init__(self, est):
-        self.est = est
-
-    def transform(self, X):
-        return self.est.transform(Xs=X)
-
-    def transport_cost(self, X):
-        return ((self.transform(X) - X) ** 2).sum(1)
 
 
 def _rows(problem, X, Y, X_test, Y_test, reference, n_sub, seed, gamma, truth=None, extra_rounds=0):
