@@ -330,6 +330,13 @@ M = [
         ["tests/test_datasets.py::test_brenier_w2_and_variance_match_the_gaussian_closed_form"],
     ),
     (
+        "qflow: OT-CFM pairs minibatches at random (no OT)",
+        "skot/_ot.py",
+        "    return x1[torch.as_tensor(perm, device=x1.device)]",
+        "    return x1",
+        ["tests/test_qflow.py::test_non_linear_map_beats_the_best_affine_map"],
+    ),
+    (
         "device: auto picks the other device",
         "skot/_device.py",
         'dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")',
