@@ -505,10 +505,12 @@ def make_brenier_ot(
     # their differences on P (a smooth but clear tear).
     values, _ = problem._pieces(pilot)
     gaps = [np.std(values[:, i] - values[:, j]) for i in range(m) for j in range(i + 1, m)]
+    typical_gap = float(np.median(gaps)) if gaps else 0.0
     problem = replace(
         problem,
         levels=-values.mean(0),
-        sharpness=4.0 / float(np.median(gaps)) if gaps else 1.0,
+        # identical pieces (one piece, or spread=0) need no hand-over
+        sharpness=4.0 / typical_gap if typical_gap > 1e-12 else 1.0,
     )
     n_q = n_samples if n_target_samples is None else n_target_samples
     return problem.sample_p(n_samples, rng), problem.sample_q(n_q, rng), problem

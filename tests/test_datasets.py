@@ -124,6 +124,10 @@ def test_brenier_pair_is_seeded_sized_and_pushed_forward():
     # the mixture's weights are unequal and every component is drawn
     assert p1.source.weights.std() > 0
     assert p1.w2_squared > 0 and p1.w2_squared_stderr < 0.01 * p1.w2_squared
+    # spread=0: every piece is the identity, and so is the map
+    X0, _, p0 = make_brenier_ot(40, 3, spread=0.0, random_state=0)
+    np.testing.assert_allclose(p0.transport(X0), X0, atol=1e-12)
+    assert p0.sharpness == 1.0
 
 
 @pytest.mark.parametrize(
