@@ -27,20 +27,18 @@ Usage::
     python benchmarks/bench_known_map.py --sources mixture student_t
     python benchmarks/bench_known_map.py --quick             # d in {2, 8}, 4000 rows
 
-ott-jax's neural map has no row yet: it does not install here
-(``import ott`` fails).
+ott-jax's neural map has no row yet: it is not installed here
+(``import ott`` fails; jax was not tried).
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 
 import numpy as np
-from _maps import PotMap, timed
+from _maps import PotMap, init_then_refine, timed
 from _report import RESULTS, command, machine, markdown_table, write
 
-from skot import QFlowTransport
 from skot.datasets import make_brenier_ot
 from skot.metrics import displacement_cosine, empirical_w2_squared, l2_uvp
 
@@ -48,18 +46,7 @@ _FLOOR_ROWS = 2000  # held-out rows behind the target match and its floor
 _DISCRETE_SIZES = (1000, 2000, 4000, 8000, 16384)
 
 
-def _qflow_rows(X, Y, seed):
-    init, t_init = timed(lambda: QFlowTransport(n_flips=0, random_state=seed).fit(X, Y))
-    default_flips = QFlowTransport().n_flips
-    refined = copy.deepcopy(init).set_params(n_flips=default_flips, warm_start=True)
-    refined, t_refine = timed(lambda: refined.fit(X, Y))
-    return [
-        ("OT-CFM (init alone)", init, t_init),
-        ("QFlowTransport", refined, t_init + t_refine),
-    ]
-
-
-def _discrete_rows(X, Y, seed, budget):
+def _discrete_rows(X, Y, budget):
     """POT's EMD and Sinkhorn maps, each on the most rows that fit in ``budget`` s."""
     try:
         import ot
@@ -94,9 +81,9 @@ def pair_rows(source, d, n, n_test, seed):
     Y_test = problem.sample_q(_FLOOR_ROWS, random_state=seed + 2)
     floor = empirical_w2_squared(problem.sample_q(_FLOOR_ROWS, random_state=seed + 3), Y_test)
     true_map = problem.transport(X_test)
-    qflow = _qflow_rows(X, Y, seed)
+    qflow = init_then_refine(X, Y, seed)
     out = []
-    for name, model, seconds in qflow + _discrete_rows(X, Y, seed, budget=qflow[-1][2]):
+    for name, model, seconds in qflow + _discrete_rows(X, Y, budget=qflow[-1][2]):
         mapped = model.transform(X_test)
         if not np.isfinite(mapped).all():
             # POT's Sinkhorn underflows on heavy tails at this reg_e: report

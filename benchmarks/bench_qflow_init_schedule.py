@@ -30,16 +30,18 @@ from skot.datasets import make_2d, make_brenier_ot, make_gaussian_ot
 from skot.metrics import empirical_w2_squared, l2_uvp
 
 SCHEDULES = [(1e-3, 2000), (2e-3, 2000), (3e-3, 2000), (5e-3, 4000)]
-INIT_PROBLEMS = [
-    "mixture d=2, 16384 rows",
-    "mixture d=8, 16384 rows",
-    "mixture d=8, 4000 rows",
-    "Student t d=8, 16384 rows",
-    "Gaussian d=10, 4000 rows",
-    "Gaussian d=16, 16384 rows",
-    "Gaussian d=64, 16384 rows",
-    "moons -> checkerboard, 4000 rows",
-]
+# label -> (kind, dimension, training rows); "moons" is moons -> checkerboard
+PROBLEMS = {
+    "mixture d=2, 16384 rows": ("mixture", 2, 16384),
+    "mixture d=8, 16384 rows": ("mixture", 8, 16384),
+    "mixture d=8, 4000 rows": ("mixture", 8, 4000),
+    "Student t d=8, 16384 rows": ("student_t", 8, 16384),
+    "Gaussian d=10, 4000 rows": ("gaussian", 10, 4000),
+    "Gaussian d=16, 16384 rows": ("gaussian", 16, 16384),
+    "Gaussian d=64, 16384 rows": ("gaussian", 64, 16384),
+    "moons -> checkerboard, 4000 rows": ("moons", 2, 4000),
+}
+INIT_PROBLEMS = list(PROBLEMS)
 GAMMAS = [0.01, 0.002]
 GAMMA_PROBLEMS = [
     "mixture d=8, 16384 rows",
@@ -50,19 +52,17 @@ GAMMA_PROBLEMS = [
 
 def _problem(name, seed=0):
     """Training rows, held-out rows, and the truth on them (None for moons)."""
-    if name.startswith("moons"):
-        X = make_2d("moons", 4000, random_state=seed)
-        Y = make_2d("checkerboard", 4000, random_state=seed + 1)
+    kind, d, n = PROBLEMS[name]
+    if kind == "moons":
+        X = make_2d("moons", n, random_state=seed)
+        Y = make_2d("checkerboard", n, random_state=seed + 1)
         X_test = make_2d("moons", 2000, random_state=seed + 2)
         Y_test = make_2d("checkerboard", 2000, random_state=seed + 3)
         return X, Y, X_test, Y_test, None
-    kind, rest = name.split(" d=")
-    d, n = int(rest.split(",")[0]), int(rest.split(", ")[1].split()[0])
-    if kind == "Gaussian":
+    if kind == "gaussian":
         X, Y, problem = make_gaussian_ot(n, d, random_state=seed)
     else:
-        source = "student_t" if kind == "Student t" else "mixture"
-        X, Y, problem = make_brenier_ot(n, d, source=source, random_state=seed)
+        X, Y, problem = make_brenier_ot(n, d, source=kind, random_state=seed)
     X_test = problem.sample_p(10000, seed + 100)
     return X, Y, X_test, problem.sample_q(2000, seed + 101), problem
 

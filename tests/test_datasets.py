@@ -121,7 +121,7 @@ def test_brenier_pair_is_seeded_sized_and_pushed_forward():
     np.testing.assert_array_equal(X1, X2)
     np.testing.assert_array_equal(Y1, Y2)
     np.testing.assert_allclose(p1.sample_q(20, 5), p1.transport(p1.sample_p(20, 5)))
-    # the mixture's weights are unequal and every component is drawn
+    # the mixture's weights are unequal (Dirichlet, not uniform)
     assert p1.source.weights.std() > 0
     assert p1.w2_squared > 0 and p1.w2_squared_stderr < 0.01 * p1.w2_squared
     # spread=0: every piece is the identity, and so is the map
