@@ -338,12 +338,15 @@ def train_network(
     n_iter_no_change: int = 10,
     verbose: int = 0,
     desc: str | None = None,
+    ema_decay: float = 0.0,
 ) -> TrainingRecord:
     """One network trained in one phase: Adam on a cosine schedule over ``max_iter``.
 
     ``loss_fn()`` draws a minibatch and returns the values to log, the loss
     to minimise as ``"loss"``. With ``validate`` the best-scoring parameters
     are kept and training stops when the score stalls (:class:`Trainer`).
+    With ``ema_decay > 0`` training ends at the moving average of the
+    parameters (:func:`warm_ema`), unless a validated state replaces it.
     ``name`` labels the loss in errors, and the progress bar unless ``desc``
     is given.
     """
@@ -363,5 +366,5 @@ def train_network(
         verbose=verbose,
         desc=desc or name,
     )
-    trainer.phase(step, max_iter)
+    trainer.phase(step, max_iter, average=(module, ema_decay) if ema_decay > 0 else None)
     return trainer.finish()

@@ -52,6 +52,7 @@ class FlowMatchingConfig:
     batch_size: int
     learning_rate_init: float
     sigma: float = 0.0
+    ema_decay: float = 0.0
     tol: float = 1e-4
     n_iter_no_change: int = 10
     verbose: int = 0
@@ -117,6 +118,7 @@ def train_ot_cfm(
             tol=config.tol,
             n_iter_no_change=config.n_iter_no_change,
             verbose=config.verbose,
+            ema_decay=config.ema_decay,
         )
     finally:
         minibatches.close()
