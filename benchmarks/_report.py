@@ -4,6 +4,7 @@ that produced it, the machine it ran on, and the table itself."""
 from __future__ import annotations
 
 import platform
+import shlex
 import sys
 from pathlib import Path
 
@@ -18,7 +19,9 @@ def command(script: str, env: str = "") -> str:
     ``env`` prefixes environment settings the run depended on, such as
     ``"SKOT_OTFLOW_AUTHORS=<their checkout> "``.
     """
-    return " ".join([f"{env}python benchmarks/{script}", *sys.argv[1:]])
+    # Quoted where needed, so that an argument such as a JSON string can be
+    # pasted back into a shell.
+    return f"{env}python benchmarks/{script} {shlex.join(sys.argv[1:])}".rstrip()
 
 
 def machine() -> str:

@@ -12,7 +12,10 @@ OT map is known in any dimension), for d in {2, 8, 32, 64}:
   maps, each on as many rows as it fits within Q-flow's fit time (sizes
   1000, 2000, 4000, ... while the next one is predicted to fit; Sinkhorn's
   ``reg_e`` by a stated rule: 5% of the total variance of X);
-- POT's ``LinearTransport`` (the best affine map; exact only for Gaussians).
+- POT's ``LinearTransport`` (the best affine map; exact only for Gaussians);
+- with ``--variant LABEL=JSON``, the same two Q-flow rows again for
+  QFlowTransport's parameters in JSON, labelled ``[LABEL]`` (the discrete
+  maps' time budget stays the default fit's).
 
 Columns: L2-UVP (%) and the cosine of displacements against the true map;
 ``cost/W2^2``, the transport cost ``E|T(x) - x|^2`` (Q-flow: its path cost)
@@ -26,6 +29,7 @@ Usage::
     python benchmarks/bench_known_map.py                     # mixtures, d in {2, 8, 32, 64}
     python benchmarks/bench_known_map.py --sources mixture student_t
     python benchmarks/bench_known_map.py --quick             # d in {2, 8}, 4000 rows
+    python benchmarks/bench_known_map.py --variant 'fast init={"init_max_iter": 4000}'
 
 ott-jax's neural map has no row yet: it is not installed here
 (``import ott`` fails; jax was not tried).
@@ -34,6 +38,7 @@ ott-jax's neural map has no row yet: it is not installed here
 from __future__ import annotations
 
 import argparse
+import json
 
 import numpy as np
 from _maps import PotMap, init_then_refine, timed
@@ -75,15 +80,20 @@ def _discrete_rows(X, Y, budget):
     return rows
 
 
-def pair_rows(source, d, n, n_test, seed):
+def pair_rows(source, d, n, n_test, seed, variants=()):
     X, Y, problem = make_brenier_ot(n, d, source=source, random_state=seed)
     X_test = problem.sample_p(n_test, random_state=seed + 1)
     Y_test = problem.sample_q(_FLOOR_ROWS, random_state=seed + 2)
     floor = empirical_w2_squared(problem.sample_q(_FLOOR_ROWS, random_state=seed + 3), Y_test)
     true_map = problem.transport(X_test)
     qflow = init_then_refine(X, Y, seed)
+    for label, params in variants:
+        qflow += [
+            (f"{name} [{label}]", model, seconds)
+            for name, model, seconds in init_then_refine(X, Y, seed, **params)
+        ]
     out = []
-    for name, model, seconds in qflow + _discrete_rows(X, Y, budget=qflow[-1][2]):
+    for name, model, seconds in qflow + _discrete_rows(X, Y, budget=qflow[1][2]):
         mapped = model.transform(X_test)
         if not np.isfinite(mapped).all():
             # POT's Sinkhorn underflows on heavy tails at this reg_e: report
@@ -133,15 +143,26 @@ def main():
     parser.add_argument("--n-test", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="d in {2, 8}, 4000 rows")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="LABEL=JSON",
+        help="Q-flow rows with these parameters too",
+    )
     parser.add_argument("--out", default=str(RESULTS / "known_map.md"))
     args = parser.parse_args()
+    variants = [
+        (label, json.loads(params))
+        for label, params in (item.split("=", 1) for item in args.variant)
+    ]
     if args.quick:
         args.dims, args.n_train, args.n_test = [2, 8], 4000, 4000
 
     rows = []
     for source in args.sources:
         for d in args.dims:
-            new = pair_rows(source, d, args.n_train, args.n_test, args.seed)
+            new = pair_rows(source, d, args.n_train, args.n_test, args.seed, variants)
             print(table(new), flush=True)
             rows += new
     out = table(rows)
@@ -150,7 +171,8 @@ def main():
         f"# Maps on pairs with a known OT map (make_brenier_ot)\n\n"
         f"Command: `{command('bench_known_map.py')}` (sources {args.sources}, dims "
         f"{args.dims}, {args.n_train} training rows, {args.n_test} test rows, seed "
-        f"{args.seed}).\nMachine: {machine()}.\n\n"
+        f"{args.seed}{''.join(f'; [{lab}]: {par}' for lab, par in variants)})."
+        f"\nMachine: {machine()}.\n\n"
         f"cost/W2^2: E|T(x)-x|^2 on test rows (Q-flow: its discretised path cost) over "
         f"the exact W2^2 (Monte Carlo, standard error under 0.4%). fit/floor: "
         f"W2^2(T(X_test), Y_test) over W2^2 between two samples of Q, on "
