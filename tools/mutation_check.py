@@ -337,6 +337,23 @@ M = [
         ["tests/test_qflow.py::test_non_linear_map_beats_the_best_affine_map"],
     ),
     (
+        "engine: the moving average of one phase is dropped",
+        "skot/_engine.py",
+        "    trainer.phase(step, max_iter, average=(module, ema_decay) if ema_decay > 0 else None)",
+        "    trainer.phase(step, max_iter)",
+        [
+            "tests/test_flow_matching.py::test_moving_average_ends_the_stage_at_the_mean_of_its_iterates",
+            "tests/test_qflow.py::test_init_ema_decay_ends_the_initial_flow_at_its_average",
+        ],
+    ),
+    (
+        "qflow: init_ema_decay not passed on",
+        "skot/_qflow.py",
+        "            ema_decay=self.init_ema_decay,\n",
+        "",
+        ["tests/test_qflow.py::test_init_ema_decay_ends_the_initial_flow_at_its_average"],
+    ),
+    (
         "device: auto picks the other device",
         "skot/_device.py",
         'dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")',
