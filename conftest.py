@@ -9,12 +9,15 @@ worksteal`` in pyproject.toml; ``-n 0`` runs it in one process):
 - the statistical tests, which fit models for tens of seconds, are handed
   out first, and the quick ones fill in around them: the longest jobs
   first is what keeps the workers finishing together.
+
+It also holds the fixtures that tests in several files use.
 """
 
 import os
 
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from skot._device import usable_cores
 
@@ -35,3 +38,17 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(config, items):
     # A stable sort: within each group the order of collection is kept.
     items.sort(key=lambda item: item.get_closest_marker("statistical") is None)
+
+
+@pytest.fixture
+def optimizer_iterates():
+    """The parameters of every optimiser step taken during the test, in order:
+    one list per step, of the first parameter group's tensors."""
+    iterates = []
+
+    def keep(optimizer, args, kwargs):
+        iterates.append([p.detach().clone() for p in optimizer.param_groups[0]["params"]])
+
+    hook = register_optimizer_step_post_hook(keep)
+    yield iterates
+    hook.remove()

@@ -87,13 +87,14 @@ def pair_rows(source, d, n, n_test, seed, variants=()):
     floor = empirical_w2_squared(problem.sample_q(_FLOOR_ROWS, random_state=seed + 3), Y_test)
     true_map = problem.transport(X_test)
     qflow = init_then_refine(X, Y, seed)
+    default_seconds = qflow[-1][2]  # the discrete maps' budget: the default fit's time
     for label, params in variants:
         qflow += [
             (f"{name} [{label}]", model, seconds)
             for name, model, seconds in init_then_refine(X, Y, seed, **params)
         ]
     out = []
-    for name, model, seconds in qflow + _discrete_rows(X, Y, budget=qflow[1][2]):
+    for name, model, seconds in qflow + _discrete_rows(X, Y, budget=default_seconds):
         mapped = model.transform(X_test)
         if not np.isfinite(mapped).all():
             # POT's Sinkhorn underflows on heavy tails at this reg_e: report

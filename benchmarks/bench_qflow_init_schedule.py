@@ -131,13 +131,14 @@ def main():
     gamma_jobs = [
         (name, dict(n_flips=0, **init) if gamma is None else dict(gamma=gamma, **init))
         for name in GAMMA_PROBLEMS
-        for init in [{}, _schedule(*FAST)]
+        for init in [_schedule(*SCHEDULES[0]), _schedule(*FAST)]
         for gamma in [None, *GAMMAS]
     ]
-    jobs = init_jobs + gamma_jobs
+    # The "alone" entries of the gamma table are fits of the first table:
+    # each distinct fit runs once.
+    unique = {(n, str(p)): (n, p) for n, p in init_jobs + gamma_jobs}
     with ProcessPoolExecutor(args.jobs) as pool:
-        scores = list(pool.map(_score, *zip(*jobs)))
-    by_job = dict(zip([(n, str(p)) for n, p in jobs], scores))
+        by_job = dict(zip(unique, pool.map(_score, *zip(*unique.values()))))
 
     init_table = markdown_table(
         [

@@ -123,10 +123,9 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
     init_ema_decay : float, default=0.0
         Decay of an exponential moving average of the OT-CFM flow's
         parameters over its steps (with the warm-up of ``ema_decay``); the
-        initialisation ends at that average. 0 keeps the
-        last step. With ``early_stopping`` the best-scoring flow is kept
-        instead. It tempers the faster schedule's fit to sample noise
-        (docs/qflow.md).
+        initialisation ends at that average. 0 keeps the last step. With
+        ``early_stopping`` the best-scoring flow is kept instead. It tempers
+        the faster schedule's fit to sample noise (docs/qflow.md).
     sigma : float, default=0.0
         Noise of the flow-matching interpolant.
     n_flips : int, default=2

@@ -1,7 +1,6 @@
 """The OT-CFM stage on a shift, whose OT map and velocity are known."""
 
 import torch
-from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from skot._device import build_module, make_rngs
 from skot._flow_matching import FlowMatchingConfig, train_ot_cfm
@@ -75,25 +74,15 @@ def test_generator_is_left_where_a_plain_loop_leaves_it():
     assert torch.equal(gen.get_state(), reference.get_state())
 
 
-def test_moving_average_ends_the_stage_at_the_mean_of_its_iterates():
+def test_moving_average_ends_the_stage_at_the_mean_of_its_iterates(optimizer_iterates):
     # With ema_decay, training is unchanged and the field ends at the average
     # of the iterates: their plain mean while there are fewer than
     # 1 / (1 - ema_decay) of them (warm_ema's warm-up).
     X, Y = _shifted_pair(512)
-    iterates = []
-
-    def keep(optimizer, args, kwargs):
-        iterates.append([p.detach().clone() for p in optimizer.param_groups[0]["params"]])
-
-    hook = register_optimizer_step_post_hook(keep)
-    try:
-        velocity, gen = _velocity()
-        config = FlowMatchingConfig(
-            max_iter=20, batch_size=64, learning_rate_init=1e-2, ema_decay=0.99
-        )
-        train_ot_cfm(velocity, X, Y, config, gen)
-    finally:
-        hook.remove()
+    velocity, gen = _velocity()
+    config = FlowMatchingConfig(max_iter=20, batch_size=64, learning_rate_init=1e-2, ema_decay=0.99)
+    train_ot_cfm(velocity, X, Y, config, gen)
+    iterates = optimizer_iterates
     assert len(iterates) == 20
     mean = [torch.stack(group).mean(0) for group in zip(*iterates)]
     for averaged, expected, last in zip(velocity.parameters(), mean, iterates[-1]):
