@@ -20,8 +20,9 @@ Methods, side by side in one run:
   (four ResNet layers of the default width instead of two);
 - ``KernelDensity``: bandwidth chosen by 5-fold cross-validation on a
   log-spaced grid of 16 values;
-- ``GaussianMixture``: full covariances, 1 to 30 components chosen by
-  5-fold cross-validated held-out log-likelihood (``GridSearchCV``);
+- ``GaussianMixture``: full covariances, the number of components (12
+  values from 1 to 30) chosen by 5-fold cross-validated held-out
+  log-likelihood (``GridSearchCV``);
 - ``true density`` where it is known.
 
 Columns: held-out negative log-likelihood (nats, lower is better), the mean
@@ -141,13 +142,14 @@ def sample(model, n):
     return model.sample(n, random_state=1)
 
 
-def row(name, method, model, seconds, X_test, mixture):
+def row(name, method, model, seconds, X_test, mixture, truth):
+    """One table row; ``truth`` is the true log-density of ``X_test`` (None
+    where it is not known)."""
     log_density = model.score_samples(X_test)
     cells = [name, method, f"{-log_density.mean():.3f}"]
     if mixture is None:
         cells += ["", "", ""]
     else:
-        truth = mixture.logpdf(X_test)
         error = np.abs(log_density - truth)
         tails = truth <= np.quantile(truth, 0.1)
         covered, n_modes = modes_covered(sample(model, N_SAMPLES), mixture)
@@ -170,16 +172,17 @@ def main():
     header = ["data", "method", "held-out NLL", "log-density MAE", "MAE, tails", "modes", "fit s"]
     print(" | ".join(header), flush=True)
     rows = []
+    fits = methods(args)
     for name in args.only or DATASETS:
         X, X_test, mixture = data(name, args)
-        for method, fit in methods(args).items():
+        truth = None if mixture is None else mixture.logpdf(X_test)
+        for method, fit in fits.items():
             start = time.perf_counter()
             model = fit(X)
             seconds = time.perf_counter() - start
-            rows.append(row(name, method, model, seconds, X_test, mixture))
+            rows.append(row(name, method, model, seconds, X_test, mixture, truth))
             print(" | ".join(rows[-1]), flush=True)
         if mixture is not None:
-            truth = mixture.logpdf(X_test)
             rows.append([name, "true density", f"{-truth.mean():.3f}", "0", "0", "", ""])
     text = "\n".join(
         [
