@@ -44,46 +44,17 @@ import argparse
 import time
 
 import numpy as np
+from _mixtures import four_anisotropic, modes_covered, six_uneven, twenty_five_gaussians
 from _report import command, machine, markdown_table, write
 from sklearn.mixture import GaussianMixture as SklearnGMM
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KernelDensity
 
 from skot import OTFlowDensity
-from skot.datasets import GaussianMixture, make_2d
+from skot.datasets import make_2d
 
 N_SAMPLES = 5000
 DEPTH = 4
-
-
-def _rotation(angle):
-    c, s = np.cos(angle), np.sin(angle)
-    return np.array([[c, -s], [s, c]])
-
-
-def four_anisotropic() -> GaussianMixture:
-    shapes = [(0.3, (0.5, 0.05)), (1.2, (0.2, 0.2)), (2.0, (0.8, 0.1)), (0.0, (0.05, 0.05))]
-    covs = [_rotation(a) @ np.diag(v) @ _rotation(a).T for a, v in shapes]
-    return GaussianMixture(
-        weights=np.array([0.4, 0.3, 0.2, 0.1]),
-        means=np.array([[-2.0, 0.0], [2.0, 1.0], [0.0, -2.5], [1.5, 3.0]]),
-        covs=np.stack(covs),
-    )
-
-
-def six_uneven() -> GaussianMixture:
-    std = np.array([0.3, 0.1, 0.5, 0.2, 0.15, 0.25])
-    return GaussianMixture(
-        weights=np.array([0.35, 0.05, 0.25, 0.1, 0.2, 0.05]),
-        means=np.array([[-4.0, 0.0], [-2.5, 2.0], [0.0, 0.0], [1.0, 3.5], [3.0, -2.0], [5.0, 1.0]]),
-        covs=np.stack([s**2 * np.eye(2) for s in std]),
-    )
-
-
-def twenty_five_gaussians() -> GaussianMixture:
-    grid = np.array([-6.0, -3.0, 0.0, 3.0, 6.0])
-    means = np.stack(np.meshgrid(grid, grid), -1).reshape(-1, 2)
-    return GaussianMixture(np.full(25, 1 / 25), means, np.stack([0.005 * np.eye(2)] * 25))
 
 
 MIXTURES = {
@@ -101,16 +72,6 @@ def data(name, args):
         return X, mixture.sample(args.n_test, random_state=args.seed + 1), mixture
     X = make_2d(name, args.n_train, random_state=args.seed)
     return X, make_2d(name, args.n_test, random_state=args.seed + 1), None
-
-
-def modes_covered(S, mixture):
-    """Modes that hold at least half their weight's share of the samples,
-    counting a sample for the component nearest in its own standard deviations."""
-    scale = np.array([np.sqrt(np.linalg.eigvalsh(c).max()) for c in mixture.covs])
-    distance = np.linalg.norm(S[:, None] - mixture.means[None], axis=2) / scale
-    near = distance.min(1) < 3
-    shares = np.bincount(distance.argmin(1)[near], minlength=len(scale)) / len(S)
-    return int((shares >= 0.5 * mixture.weights).sum()), len(scale)
 
 
 def kde(X):
