@@ -30,6 +30,7 @@ from ._device import (
 )
 from ._domains import split_by_domain
 from ._validation import check_target_sample, standard_normal_target
+from ._weights import positive_rows, sample_weight_array, weighted_mean_var
 
 __all__ = [
     "FLOAT_DTYPES",
@@ -53,6 +54,9 @@ class FitSamples(NamedTuple):
     device: torch.device
     rng: np.random.RandomState  # the fit's generators, from random_state
     gen: torch.Generator
+    weights_x: np.ndarray | None  # the rows' positive weights (None: equal)
+    weights_y: np.ndarray | None
+    standard_normal_target: bool  # whether Q is N(0, I), drawn here
 
 
 class SkotEstimator(PicklesNetworksOnCPU, BaseEstimator):
@@ -70,22 +74,45 @@ class SkotEstimator(PicklesNetworksOnCPU, BaseEstimator):
         X = validate_data(self, X, reset=not warm, dtype=FLOAT_DTYPES, ensure_min_samples=2)
         return X, warm
 
-    def _validate_fit_samples(self, X, y, sample_domain) -> FitSamples:
-        """The samples of P and Q of ``fit(X, y, sample_domain=...)``.
+    def _validate_fit_samples(
+        self, X, y, sample_domain, sample_weight=None, target_sample_weight=None
+    ) -> FitSamples:
+        """The samples of P and Q of ``fit(X, y, sample_domain=...)``, and
+        their weights.
 
         With ``sample_domain``, the source and target rows of X (skada's
-        convention); else X and a 2-D ``y``; else X and rows of N(0, I)
-        drawn from the fit's generator.
+        convention), ``sample_weight`` weighing both; else X and a 2-D
+        ``y``, weighed by ``sample_weight`` and ``target_sample_weight``;
+        else X and rows of N(0, I) drawn from the fit's generator. Rows of
+        zero weight are dropped (:mod:`skot._weights`).
         """
         X, warm = self._validate_fit_data(X)
+        weights = sample_weight_array(sample_weight, X)
         if sample_domain is not None:
-            X, y = split_by_domain(X, y, sample_domain)
+            if target_sample_weight is not None:
+                raise ValueError(
+                    "With sample_domain, sample_weight weighs the rows of both domains: "
+                    "pass no target_sample_weight."
+                )
+            X, y, weights, target_weights = split_by_domain(X, y, sample_domain, weights)
+            names = ("sample_weight (source rows)", "sample_weight (target rows)")
+        else:
+            target_weights = target_sample_weight
+            names = ("sample_weight", "target_sample_weight")
+        X, weights_x = positive_rows(X, weights, names[0])
         Y = check_target_sample(y, X.shape[1], self)
         dev = resolve_device(self.device)
         rng, gen = make_rngs(self.random_state, dev)
         if Y is None:
+            if target_weights is not None:
+                raise ValueError(
+                    "target_sample_weight weighs the rows of a target sample y; "
+                    "without one the target is N(0, I)."
+                )
             Y = standard_normal_target(rng, len(X), X.shape[1])
-        return FitSamples(X, Y, warm, dev, rng, gen)
+            return FitSamples(X, Y, warm, dev, rng, gen, weights_x, None, True)
+        Y, weights_y = positive_rows(Y, sample_weight_array(target_weights, Y, names[1]), names[1])
+        return FitSamples(X, Y, warm, dev, rng, gen, weights_x, weights_y, False)
 
     def _validate_predict_data(self, X) -> tuple[np.ndarray, torch.device]:
         """X validated against the fit, and the device, with the fitted
@@ -108,10 +135,11 @@ class SkotEstimator(PicklesNetworksOnCPU, BaseEstimator):
         return tags
 
 
-def standardisation(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and standard deviation of X (1 where it is 0)."""
-    mean = X.mean(0)
-    scale = X.std(0)
+def standardisation(X: np.ndarray, weights=None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and standard deviation of X (1 where it is 0),
+    weighted by ``weights`` when given."""
+    mean, var = weighted_mean_var(X, weights)
+    scale = np.sqrt(var)
     scale[scale == 0] = 1.0
     return mean, scale
 

@@ -18,20 +18,23 @@ from __future__ import annotations
 
 import torch
 
+from ._weights import RowSampler
+
 __all__ = ["DirectBridge", "FlowBridge", "LinearBridge"]
 
 
 class _Bridge:
-    """Rows of P (``X``) and Q (``Y``), both ``[n, d]`` tensors."""
+    """Rows of P (``X``) and Q (``Y``), both ``[n, d]`` tensors, and their
+    sample weights (None: equal), in proportion to which minibatches draw
+    them."""
 
-    def __init__(self, X: torch.Tensor, Y: torch.Tensor, grid: torch.Tensor):
+    def __init__(self, X: torch.Tensor, Y: torch.Tensor, grid: torch.Tensor, weights=(None, None)):
         self.X, self.Y, self.grid = X, Y, grid
+        self.samplers = [RowSampler(len(a), w, Y.device) for a, w in zip((X, Y), weights)]
 
     def draw(self, batch_size: int, gen: torch.Generator) -> list[torch.Tensor]:
         """One minibatch from each distribution of the bridge (``K + 1`` of them)."""
-        dev = self.Y.device
-        ix = torch.randint(len(self.X), (batch_size,), generator=gen, device=dev)
-        iy = torch.randint(len(self.Y), (batch_size,), generator=gen, device=dev)
+        ix, iy = (sampler.draw(batch_size, gen) for sampler in self.samplers)
         return self.states(ix, iy)
 
     def states(self, ix: torch.Tensor, iy: torch.Tensor) -> list[torch.Tensor]:
@@ -41,8 +44,8 @@ class _Bridge:
 class DirectBridge(_Bridge):
     """P and Q with nothing in between."""
 
-    def __init__(self, X, Y):
-        super().__init__(X, Y, torch.tensor([0.0, 1.0], device=X.device))
+    def __init__(self, X, Y, weights=(None, None)):
+        super().__init__(X, Y, torch.tensor([0.0, 1.0], device=X.device), weights)
 
     def states(self, ix, iy):
         return [self.X[ix], self.Y[iy]]
@@ -78,10 +81,12 @@ class FlowBridge(_Bridge):
         Positions of Q's rows carried back by the inverse flow (the last is
         the row itself).
     grid : Tensor of shape ``[K + 1]``
+    weights : pair of ndarray or None
+        The sample weights of P's rows and of Q's.
     """
 
-    def __init__(self, forward, backward, grid):
-        super().__init__(forward, backward, grid)
+    def __init__(self, forward, backward, grid, weights=(None, None)):
+        super().__init__(forward, backward, grid, weights)
 
     def states(self, ix, iy):
         forward, backward = self.X[ix], self.Y[iy]

@@ -136,7 +136,13 @@ def module_to(module: nn.Module | None, device: torch.device) -> nn.Module | Non
 
 def to_tensor(X, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """A NumPy array as a tensor on ``device`` (no copy when already there)."""
-    return torch.as_tensor(np.asarray(X), dtype=dtype, device=device)
+    X = np.asarray(X)
+    if not X.flags.writeable:
+        # torch cannot protect read-only memory (pandas' copy-on-write
+        # frames give such arrays): it warns, then shares it. A copy is
+        # cheaper than the warning is confusing.
+        X = X.copy()
+    return torch.as_tensor(X, dtype=dtype, device=device)
 
 
 def to_numpy(t: torch.Tensor, dtype) -> np.ndarray:

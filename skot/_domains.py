@@ -60,8 +60,9 @@ def check_sample_domain(sample_domain, n_samples: int) -> np.ndarray:
     return source
 
 
-def split_by_domain(X: np.ndarray, y, sample_domain) -> tuple[np.ndarray, np.ndarray]:
-    """The source rows and the target rows of a stacked X.
+def split_by_domain(X: np.ndarray, y, sample_domain, weights=None):
+    """The source rows and the target rows of a stacked X, and their
+    weights (None without ``weights``).
 
     For the estimators whose ``y`` is otherwise a second sample (of Q): with
     ``sample_domain``, ``y`` can only be labels, which are ignored.
@@ -69,7 +70,9 @@ def split_by_domain(X: np.ndarray, y, sample_domain) -> tuple[np.ndarray, np.nda
     if y is not None and np.ndim(y) == 2:
         raise ValueError("Pass either a target sample y (2-D) or sample_domain, not both.")
     source = check_sample_domain(sample_domain, len(X))
-    return X[source], X[~source]
+    if weights is None:
+        return X[source], X[~source], None, None
+    return X[source], X[~source], weights[source], weights[~source]
 
 
 def source_rows(y, sample_domain, n_samples: int) -> np.ndarray:

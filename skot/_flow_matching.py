@@ -28,6 +28,7 @@ from ._device import usable_cores
 from ._engine import TrainingRecord, train_network
 from ._ode import integrate
 from ._ot import ot_pair
+from ._weights import RowSampler
 
 __all__ = ["FlowMatchingConfig", "cfm_loss", "distil_joined_flow", "train_ot_cfm"]
 
@@ -72,12 +73,15 @@ def train_ot_cfm(
     config: FlowMatchingConfig,
     gen: torch.Generator,
     validation: tuple[torch.Tensor, torch.Tensor] | None = None,
+    weights: tuple = (None, None),
 ) -> TrainingRecord:
     """Train ``velocity`` in place by OT-CFM from the rows of X to those of Y.
 
-    With ``validation = (X_val, Y_val)``, the loss on fixed OT-paired
-    held-out rows is the held-out score (negated), and the best-scoring
-    field is kept.
+    ``weights`` are the sample weights of the rows of X and of Y (None:
+    equal): minibatches draw rows in proportion to them. With
+    ``validation = (X_val, Y_val)``, the loss on fixed OT-paired held-out
+    rows is the held-out score (negated), and the best-scoring field is
+    kept.
     """
     dev = X.device
     batch_size = min(config.batch_size, len(X), len(Y))
@@ -96,7 +100,8 @@ def train_ot_cfm(
             with torch.no_grad():
                 return -cfm_loss(velocity, *fixed, config.sigma).item()
 
-    minibatches = _PairedMinibatches(X, Y, batch_size, config.max_iter, gen)
+    samplers = tuple(RowSampler(len(a), w, dev) for a, w in zip((X, Y), weights))
+    minibatches = _PairedMinibatches(X, Y, samplers, batch_size, config.max_iter, gen)
 
     def loss():
         x0, x1, t, noise = minibatches.next()
@@ -137,8 +142,9 @@ class _PairedMinibatches:
     look-ahead.
     """
 
-    def __init__(self, X, Y, batch_size: int, n_steps: int, gen: torch.Generator):
+    def __init__(self, X, Y, samplers, batch_size: int, n_steps: int, gen: torch.Generator):
         self.X, self.Y, self.batch_size, self.gen = X, Y, batch_size, gen
+        self.samplers = samplers  # the RowSampler of X's rows and of Y's
         self.remaining = n_steps
         self.ahead: deque = deque()
         self.state = gen.get_state()  # the generator after the last step handed out
@@ -146,8 +152,8 @@ class _PairedMinibatches:
 
     def _draw(self):
         X, Y, b, gen, dev = self.X, self.Y, self.batch_size, self.gen, self.X.device
-        x0 = X[torch.randint(len(X), (b,), generator=gen, device=dev)]
-        y = Y[torch.randint(len(Y), (b,), generator=gen, device=dev)]
+        x0 = X[self.samplers[0].draw(b, gen)]
+        y = Y[self.samplers[1].draw(b, gen)]
         t = torch.rand(b, 1, generator=gen, device=dev)
         noise = torch.randn(x0.shape, generator=gen, device=dev)
         if self.pool is None:
@@ -180,6 +186,7 @@ def distil_joined_flow(
     gen: torch.Generator,
     *,
     n_steps: int,
+    weights=None,
 ) -> TrainingRecord:
     """Train ``velocity`` in place to reproduce the flow P -> N(0, I) -> Q.
 
@@ -189,7 +196,8 @@ def distil_joined_flow(
     backwards, [1/2, 1]. The rows of ``X`` are integrated through both halves
     (``n_steps`` RK4 steps each) and ``velocity`` is regressed on the joined
     flow's velocity at the nodes; at t = 1/2 both one-sided velocities are
-    targets.
+    targets. Minibatches draw the rows of X in proportion to ``weights``
+    (None: equally).
     """
     dev = X.device
     d = X.shape[1]
@@ -219,10 +227,11 @@ def distil_joined_flow(
 
     n_nodes, n = points.shape[:2]
     batch_size = min(config.batch_size, n * n_nodes)
+    rows = RowSampler(n, weights, dev)
 
     def loss():
         node = torch.randint(n_nodes, (batch_size,), generator=gen, device=dev)
-        row = torch.randint(n, (batch_size,), generator=gen, device=dev)
+        row = rows.draw(batch_size, gen)
         pred = velocity(points[node, row], times[node].unsqueeze(1))
         return {"loss": (pred - targets[node, row]).square().sum(1).mean()}
 

@@ -23,6 +23,7 @@ import torch
 
 from ._engine import Player, Trainer, TrainingRecord
 from ._semidual import map_loss, potential_loss, r1_penalty, step_cost
+from ._weights import RowSampler
 
 __all__ = ["JKOConfig", "run_jko_phases"]
 
@@ -57,8 +58,14 @@ def run_jko_phases(
     gen: torch.Generator,
     previous: torch.nn.Module | None = None,
     first_phase: int = 0,
+    *,
+    weights=None,
 ) -> TrainingRecord:
     """Train ``map_`` and ``potential`` in place through ``n_phases`` JKO steps.
+
+    ``weights`` (positive, one per row of ``data``, or None) are the rows'
+    sample weights: the potential's minibatches of data draw rows in
+    proportion to them.
 
     ``previous`` is the frozen map of the phase before the first (None: the
     identity), and ``first_phase`` that phase's index, which anneals the
@@ -78,6 +85,7 @@ def run_jko_phases(
     )
     d, n_noise, batch = data.shape[1], map_.n_noise, config.batch_size
     evaluations = [0]
+    sampler = RowSampler(len(data), weights, data.device)
 
     def prior(n):
         x = torch.randn(n, d, generator=gen, device=data.device)
@@ -92,7 +100,7 @@ def run_jko_phases(
         # Potential step, on data rows (with instance noise) and on the
         # current map's outputs.
         potential.requires_grad_(True)
-        rows = torch.randint(len(data), (batch,), generator=gen, device=data.device)
+        rows = sampler.draw(batch, gen)
         y = data[rows]
         y = y + noise_std * torch.randn(y.shape, generator=gen, device=y.device)
         lazy_r1 = config.alpha_r1 > 0 and index % _R1_EVERY == 0

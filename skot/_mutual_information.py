@@ -10,11 +10,21 @@ from sklearn.base import clone
 from sklearn.utils import check_array, check_random_state
 
 from ._telescoping import TelescopingRatioEstimator
+from ._weights import check_sample_weight
 
 __all__ = ["mutual_information"]
 
 
-def mutual_information(X, Y, *, estimator=None, test_size=0.5, return_std=False, random_state=None):
+def mutual_information(
+    X,
+    Y,
+    *,
+    estimator=None,
+    test_size=0.5,
+    return_std=False,
+    sample_weight=None,
+    random_state=None,
+):
     r"""Mutual information :math:`I(X; Y)` in nats, from paired samples.
 
     .. math::
@@ -39,6 +49,14 @@ def mutual_information(X, Y, *, estimator=None, test_size=0.5, return_std=False,
     return_std : bool, default=False
         Also return the standard error of the estimate (of the average over
         the held-out rows; it does not include the ratio's own error).
+    sample_weight : array-like of shape (n_samples,), default=None
+        How much each pair of rows counts: the mutual information is that
+        of the weighted empirical joint law. The ratio estimator is fitted
+        with the joint rows weighted, and the shuffled rows ``(x_i, y_j)``
+        weighted ``w_i w_j`` (the product of the weighted marginals); it
+        must accept ``sample_weight`` and ``target_sample_weight``. The
+        held-out log ratios are averaged with their weights. Rows of zero
+        weight are dropped.
     random_state : int, RandomState instance or None, default=None
         Seeds the split, the shuffle, and a default estimator.
 
@@ -62,6 +80,8 @@ def mutual_information(X, Y, *, estimator=None, test_size=0.5, return_std=False,
     Y = _as_2d(Y, "Y")
     if len(X) != len(Y):
         raise ValueError(f"X and Y must be paired row by row; got {len(X)} and {len(Y)} rows.")
+    XY, weights = check_sample_weight(sample_weight, np.hstack([X, Y]))
+    X, Y = XY[:, : X.shape[1]], XY[:, X.shape[1] :]
     if not isinstance(test_size, Real) or not 0 < test_size < 1:
         raise ValueError(f"test_size must be a float in (0, 1), got {test_size!r}.")
     n = len(X)
@@ -78,14 +98,38 @@ def mutual_information(X, Y, *, estimator=None, test_size=0.5, return_std=False,
 
     perm = rng.permutation(n)
     test, train = perm[:n_test], perm[n_test:]
+    shuffled = rng.permutation(train)
     joint = np.hstack([X[train], Y[train]])
-    product = np.hstack([X[train], Y[rng.permutation(train)]])
-    estimator.fit(product, joint)
+    product = np.hstack([X[train], Y[shuffled]])
+    if weights is None:
+        estimator.fit(product, joint)
+        test_weights = None
+    else:
+        estimator.fit(
+            product,
+            joint,
+            sample_weight=weights[train] * weights[shuffled],
+            target_sample_weight=weights[train],
+        )
+        test_weights = weights[test]
     log_ratio = np.asarray(estimator.score_samples(np.hstack([X[test], Y[test]])), np.float64)
-    mi = float(log_ratio.mean())
+    mi = float(np.average(log_ratio, weights=test_weights))  # the mean without weights
     if return_std:
-        return mi, float(log_ratio.std(ddof=1) / np.sqrt(len(log_ratio)))
+        return mi, _standard_error(log_ratio, test_weights)
     return mi
+
+
+def _standard_error(values, weights) -> float:
+    """Standard error of the (weighted) mean of independent values: with
+    weights, through Kish's effective sample size, which gives back the
+    plain ``std(ddof=1) / sqrt(n)`` for equal weights."""
+    if weights is None:
+        return float(values.std(ddof=1) / np.sqrt(len(values)))
+    p = weights / weights.sum()
+    mean = p @ values
+    n_effective = 1.0 / np.sum(p * p)  # Kish's effective sample size
+    variance = (p @ np.square(values - mean)) * n_effective / (n_effective - 1)
+    return float(np.sqrt(variance / n_effective))
 
 
 def _as_2d(a, name):

@@ -21,7 +21,7 @@ from ._cnf import end_state, negative_log_likelihood
 from ._device import batches, build_module
 from ._engine import TrainingRecord, train_network
 from ._potential import OTPotential
-from ._validation import split_rows
+from ._weights import split_weighted_rows
 
 __all__ = ["OTFlowConfig", "fit_potential", "objective"]
 
@@ -46,12 +46,18 @@ class OTFlowConfig:
     verbose: int = 0
 
 
-def objective(potential: OTPotential, x: torch.Tensor, config: OTFlowConfig):
-    """The training loss on the rows ``x``, and its three terms."""
+def objective(potential: OTPotential, x: torch.Tensor, config: OTFlowConfig, weights=None):
+    """The training loss on the rows ``x``, and its three terms: means over
+    the rows, each row's term multiplied by its entry of ``weights`` when
+    given (weights of mean 1 over the training rows keep them unbiased)."""
     end = end_state(potential, x, config.n_steps, costs=True)
     d = x.shape[1]
-    nll = negative_log_likelihood(end, d).mean()
-    transport, hjb = end[:, d + 1].mean(), end[:, d + 2].mean()
+
+    def mean(values):
+        return values.mean() if weights is None else (weights * values).mean()
+
+    nll = mean(negative_log_likelihood(end, d))
+    transport, hjb = mean(end[:, d + 1]), mean(end[:, d + 2])
     loss = nll + config.alpha_transport * transport + config.alpha_hjb * hjb
     return loss, {"nll": nll, "transport": transport, "hjb": hjb}
 
@@ -62,9 +68,16 @@ def fit_potential(
     rng,
     gen: torch.Generator,
     potential: OTPotential | None = None,
+    weights=None,
 ) -> tuple[OTPotential, TrainingRecord]:
     """Train a potential (a new one unless given) on the scaled rows ``Xn``.
 
+    ``weights`` (positive, one per row, or None) are the rows' sample
+    weights. They weigh each row's loss on uniform minibatches, rather than
+    drawing rows by weight as the other stages do (:mod:`skot._weights`):
+    the loss is a mean over rows, so both have the same expectation, and on
+    strongly skewed weights the weighted loss fitted the weighted law
+    better (log-density error 0.26 against 0.60 nats, docs/training.md).
     With ``early_stopping`` a ``validation_fraction`` of the rows is held
     out (drawn from ``rng``); minus the objective on them is the held-out
     score.
@@ -74,12 +87,16 @@ def fit_potential(
         potential = build_module(lambda: OTPotential(d, sizes[0], len(sizes)), Xn.device, gen)
     X_val = None
     if config.early_stopping:
-        X_val, Xn = split_rows(Xn, config.validation_fraction, rng)
+        X_val, Xn, weights = split_weighted_rows(Xn, weights, config.validation_fraction, rng)
     batch = min(config.batch_size, len(Xn))
+    row_weights = None
+    if weights is not None:
+        row_weights = torch.as_tensor(weights / weights.mean(), dtype=Xn.dtype, device=Xn.device)
 
     def loss():
         rows = torch.randint(len(Xn), (batch,), generator=gen, device=Xn.device)
-        value, terms = objective(potential, Xn[rows], config)
+        batch_weights = None if row_weights is None else row_weights[rows]
+        value, terms = objective(potential, Xn[rows], config, batch_weights)
         return {"loss": value, **terms}
 
     def validate():

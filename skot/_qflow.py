@@ -9,23 +9,39 @@ import numpy as np
 import torch
 from sklearn.base import OneToOneFeatureMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
 
-from ._base import SkotEstimator, predict_in_batches
+from ._base import SkotEstimator, check_finite, predict_in_batches
 from ._criteria import transport_score
 from ._device import build_module, module_to, to_numpy, to_tensor
 from ._domains import domain_array
 from ._flow_matching import FlowMatchingConfig, distil_joined_flow, train_ot_cfm
+from ._log_density import (
+    EXACT_DIVERGENCE_MAX_FEATURES,
+    end_and_log_det,
+    standard_normal_log_density,
+)
 from ._nets import ACTIVATIONS, TimeMLP
 from ._ode import SOLVERS, integrate, integrate_in_batches, time_grid
 from ._otflow import otflow_config
 from ._potential_training import fit_potential
 from ._refinement import RefinementConfig, inference_rows, refine
-from ._validation import (
-    score_target_sample,
-    split_rows,
-)
+from ._validation import score_target_sample
+from ._weights import split_weighted_rows, weighted_mean_var
 
 __all__ = ["QFlowTransport"]
+
+
+def _is_normalizing_flow(flow) -> bool:
+    """Whether ``score_samples`` applies: before a fit (which then says so),
+    or after a fit to N(0, I)."""
+    if getattr(flow, "normalizing_flow_", True):
+        return True
+    raise AttributeError(
+        "score_samples needs a flow to N(0, I), fitted by fit(X) without a target "
+        "sample; this one was fitted to a sample of Q, whose density is unknown."
+    )
+
 
 _DISTIL_ROWS = 8192  # trajectories regressed on by the init="otflow" distillation
 # Held-out rows of each sample scored after every refinement phase: the score
@@ -225,6 +241,9 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         Steps of the initialisation.
     n_iter_ : int
         Refinement flow updates taken.
+    normalizing_flow_ : bool
+        Whether Q was N(0, I) (``fit`` without a target sample): the flow is
+        then a normalising flow and :meth:`score_samples` gives log p(x).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined when X has string feature names.
@@ -363,7 +382,7 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
     __metadata_request__transform = {"sample_domain": True}
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, *, sample_domain=None):
+    def fit(self, X, y=None, *, sample_domain=None, sample_weight=None, target_sample_weight=None):
         """Fit the flow from the rows of X (a sample of P) to those of y (of Q).
 
         Parameters
@@ -386,6 +405,15 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
             passes target rows through, and rows given without
             ``sample_domain`` are taken as target rows. See
             :func:`skot.da.make_da_pipeline`.
+        sample_weight : array-like of shape (n_samples,), default=None
+            How much each row of X counts (with ``sample_domain``, the rows
+            of both domains): the flow transports the weighted empirical
+            distributions. Minibatches draw rows in proportion to their
+            weights, so a row of integer weight k counts as k copies of it;
+            rows of zero weight are dropped. None weighs rows equally.
+        target_sample_weight : array-like of shape (n_target_samples,), default=None
+            The same for the rows of ``y``; not with ``sample_domain``
+            (``sample_weight`` then weighs both domains) nor without ``y``.
 
         Returns
         -------
@@ -393,9 +421,13 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         """
         # Nested parameters are checked before any work, whatever ``init``.
         otflow = self._otflow_init_config()
-        X, Y, warm, dev, rng, gen = self._validate_fit_samples(X, y, sample_domain)
+        samples = self._validate_fit_samples(
+            X, y, sample_domain, sample_weight, target_sample_weight
+        )
+        X, Y, warm, dev, rng, gen, wx, wy, normalizing = samples
+        weights = (wx, wy)
 
-        center, scale = (self.center_, self.scale_) if warm else self._normalisation(X, Y)
+        center, scale = (self.center_, self.scale_) if warm else self._normalisation(X, Y, wx, wy)
         Xn = to_tensor((X - center) / scale, dev)
         Yn = to_tensor((Y - center) / scale, dev)
 
@@ -403,9 +435,9 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         if self.early_stopping:
             # One held-out split serves both stages: the initialisation's
             # flow-matching loss and the refinement's transport score.
-            X_val, Xn = split_rows(Xn, self.validation_fraction, rng)
-            Y_val, Yn = split_rows(Yn, self.validation_fraction, rng)
-            validation = (X_val, Y_val)
+            X_val, Xn, train_wx = split_weighted_rows(Xn, wx, self.validation_fraction, rng)
+            Y_val, Yn, train_wy = split_weighted_rows(Yn, wy, self.validation_fraction, rng)
+            validation, weights = (X_val, Y_val), (train_wx, train_wy)
 
         init_record = None
         if warm:
@@ -414,10 +446,12 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
             d, sizes, activation = X.shape[1], tuple(self.hidden_layer_sizes), self.activation
             velocity = build_module(lambda: TimeMLP(d, d, sizes, activation), dev, gen)
             if self.init == "otflow":
-                init_record = self._initialise_through_gaussian(velocity, Xn, Yn, otflow, rng, gen)
+                init_record = self._initialise_through_gaussian(
+                    velocity, Xn, Yn, otflow, rng, gen, weights
+                )
             else:
                 config = self._flow_matching_config()
-                init_record = train_ot_cfm(velocity, Xn, Yn, config, gen, validation)
+                init_record = train_ot_cfm(velocity, Xn, Yn, config, gen, validation, weights)
 
         validate = None
         if validation is not None:
@@ -425,7 +459,7 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
             def validate():
                 return self._validation_score(velocity, *validation)
 
-        record = refine(velocity, Xn, Yn, self._refinement_config(), gen, validate)
+        record = refine(velocity, Xn, Yn, self._refinement_config(), gen, validate, weights)
 
         # Only now is fitted state written: a failure above leaves the
         # estimator as it was (unfitted, or its previous fit with warm_start).
@@ -443,10 +477,15 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
             self.init_validation_scores_ = init_record.validation_scores
             self.init_n_iter_ = init_record.n_iter
         self.adapts_domains_ = sample_domain is not None
-        self.transport_cost_ = float(self.transport_cost(X).mean())
+        self.normalizing_flow_ = normalizing
+        # On the validated array: the public method would warn that X has
+        # no feature names when the fit was given a DataFrame.
+        self.transport_cost_ = float(np.average(self._transport_cost(X, dev), weights=wx))
         return self
 
-    def fit_transform(self, X, y=None, *, sample_domain=None):
+    def fit_transform(
+        self, X, y=None, *, sample_domain=None, sample_weight=None, target_sample_weight=None
+    ):
         """Fit, then transform the rows of X.
 
         Parameters
@@ -462,14 +501,25 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         -------
         ndarray of shape (n_samples, n_features)
         """
-        return self.fit(X, y, sample_domain=sample_domain).transform(X, sample_domain=sample_domain)
+        fitted = self.fit(
+            X,
+            y,
+            sample_domain=sample_domain,
+            sample_weight=sample_weight,
+            target_sample_weight=target_sample_weight,
+        )
+        return fitted.transform(X, sample_domain=sample_domain)
 
     @staticmethod
-    def _normalisation(X, Y):
+    def _normalisation(X, Y, weights_x=None, weights_y=None):
         # One shift and one scalar for both samples: OT for the squared cost
         # is equivariant under them (per-feature scaling would not be).
-        center = 0.5 * (X.mean(0) + Y.mean(0))
-        scale = float(np.sqrt(0.5 * (X.var(0).sum() + Y.var(0).sum()) / X.shape[1]))
+        (mean_x, var_x), (mean_y, var_y) = (
+            weighted_mean_var(X, weights_x),
+            weighted_mean_var(Y, weights_y),
+        )
+        center = 0.5 * (mean_x + mean_y)
+        scale = float(np.sqrt(0.5 * (var_x.sum() + var_y.sum()) / X.shape[1]))
         return center, scale if scale > 0 else 1.0
 
     def _flow_matching_config(self) -> FlowMatchingConfig:
@@ -510,25 +560,29 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         params = {"max_iter": self.init_max_iter, **(self.init_params or {})}
         return otflow_config(params, verbose=self.verbose, caller="QFlowTransport's init_params")
 
-    def _initialise_through_gaussian(self, velocity, Xn, Yn, config, rng, gen):
+    def _initialise_through_gaussian(self, velocity, Xn, Yn, config, rng, gen, weights):
         """The paper's other initial flow: P -> N(0, I) on [0, 1/2], then
         N(0, I) -> Q on [1/2, 1], from two OT-Flow fits, distilled into
         ``velocity`` by regression on the joined flow's velocities."""
         # Both CNFs are fitted on the commonly normalised data (not
         # standardised per feature), so their latent spaces coincide and the
         # joined path is continuous at t = 1/2.
-        to_gaussian = [fit_potential(Z, config, rng, gen)[0].eval() for Z in (Xn, Yn)]
+        to_gaussian = [
+            fit_potential(Z, config, rng, gen, weights=w)[0].eval()
+            for Z, w in zip((Xn, Yn), weights)
+        ]
         for potential in to_gaussian:
             potential.requires_grad_(False)
         # The regression needs trajectories, not every row: cap their number.
-        rows = torch.as_tensor(rng.permutation(len(Xn))[:_DISTIL_ROWS], device=Xn.device)
+        rows = rng.permutation(len(Xn))[:_DISTIL_ROWS]
         return distil_joined_flow(
             velocity,
             to_gaussian,
-            Xn[rows],
+            Xn[torch.as_tensor(rows, device=Xn.device)],
             self._flow_matching_config(),
             gen,
             n_steps=config.n_steps_eval,
+            weights=None if weights[0] is None else weights[0][rows],
         )
 
     def _validation_score(self, velocity, X_val, Y_val):
@@ -653,9 +707,62 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         -------
         ndarray of shape (n_samples,)
         """
-        path = self.trajectory(X).astype(np.float64)
+        X, dev = self._validate_predict_data(X)
+        return self._transport_cost(X, dev)
+
+    def _transport_cost(self, X, dev):
+        """:meth:`transport_cost` of rows already validated."""
+        path = self._flow(X, dev, all_states=True).astype(np.float64)
         h = np.diff(np.linspace(0.0, 1.0, self.n_intervals + 1))
         return (np.square(np.diff(path, axis=1)).sum(2) / h).sum(1)
+
+    @available_if(_is_normalizing_flow)
+    def score_samples(self, X):
+        r"""Log-density of P at each row of X, for a flow fitted to N(0, I).
+
+        By the change of variables along the flow,
+        :math:`\log p(x) = \log N(T(x); 0, I) + \int_0^1 \nabla \cdot
+        v(x_t, t)\, dt`, integrated with the path (RK4, ``n_substeps_eval``
+        steps per interval of the training grid). The divergence is exact
+        (one backward pass per feature) up to 32 features; beyond, it is
+        Hutchinson's unbiased estimate averaged over 16 Rademacher probes
+        per row, drawn with a fixed seed so that the result is
+        deterministic.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            In nats, in X's float dtype.
+
+        Raises
+        ------
+        AttributeError
+            When the flow was fitted to a target sample (``fit(X, Y)`` or
+            ``sample_domain``): Q's density is then unknown, and so is P's.
+            The method is then absent, as ``hasattr`` says.
+        """
+        X, dev = self._validate_predict_data(X)
+        d = X.shape[1]
+        grid = time_grid(self.n_intervals, device=dev)
+        exact = d <= EXACT_DIVERGENCE_MAX_FEATURES
+        gen = None if exact else torch.Generator(device=dev).manual_seed(0)
+
+        def log_density(x):
+            z, log_det = end_and_log_det(
+                self.velocity_, x, grid, self.n_substeps_eval, exact=exact, gen=gen
+            )
+            # The flow runs on normalised coordinates; N(0, I) is in X's
+            # units, and the scalings cancel in the Jacobian.
+            return standard_normal_log_density(z * self.scale_ + center) + log_det
+
+        center = torch.as_tensor(self.center_, dtype=torch.float32, device=dev)
+        Xn = (X - self.center_) / self.scale_
+        out = predict_in_batches(log_density, Xn, self._inference_rows, dev)
+        return check_finite(out, "score_samples").astype(X.dtype, copy=False)
 
     def score(self, X, y=None):
         """Held-out transport criterion, higher is better.

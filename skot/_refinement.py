@@ -37,6 +37,7 @@ from ._engine import Player, Trainer, TrainingRecord
 from ._nets import MLP
 from ._ode import integrate, integrate_in_batches, time_grid
 from ._ratio import logistic_ratio_loss
+from ._weights import RowSampler
 
 __all__ = ["RefinementConfig", "inference_rows", "path_cost", "refine"]
 
@@ -85,8 +86,13 @@ def refine(
     config: RefinementConfig,
     gen: torch.Generator,
     validate: Callable[[], float] | None = None,
+    weights: tuple = (None, None),
 ) -> TrainingRecord:
     """Algorithm 1 on ``velocity``, in place, from the rows of X to those of Y.
+
+    ``weights`` are the sample weights of the rows of X and of Y (None:
+    equal): every minibatch of a sample, or of its rows pushed by the flow,
+    draws rows in proportion to them.
 
     With ``validate`` (the held-out score of the current flow, higher is
     better) the flow is scored before refinement and after every phase,
@@ -109,6 +115,7 @@ def refine(
         desc="Q-flow refinement",
     )
     refinement = _Refinement(velocity, X, Y, config, gen, trainer)
+    sampler_x, sampler_y = (RowSampler(len(a), w, a.device) for a, w in zip((X, Y), weights))
     grid = time_grid(config.n_intervals, device=X.device)
     for flip in range(config.n_flips):
         # Fresh classifiers every flip. A classifier kept across flips
@@ -117,7 +124,10 @@ def refine(
         # to L2-UVP 3.54 with kept classifiers and reached 0.62 with
         # fresh ones (docs/qflow.md).
         classifiers = [refinement.new_classifier() for _ in range(2)]
-        phases = (("P->Q", X, Y, grid), ("Q->P", Y, X, grid.flip(0)))
+        phases = (
+            ("P->Q", (X, sampler_x), (Y, sampler_y), grid),
+            ("Q->P", (Y, sampler_y), (X, sampler_x), grid.flip(0)),
+        )
         for (direction, source, target, nodes), net in zip(phases, classifiers):
             if trainer.stopped:
                 break
@@ -133,10 +143,10 @@ class _Refinement:
         self.d, self.device = X.shape[1], X.device
         self.batch = min(config.batch_size, len(X), len(Y))
 
-    def draw(self, pool: torch.Tensor) -> torch.Tensor:
-        """A minibatch drawn with replacement from the rows of ``pool``."""
-        rows = torch.randint(len(pool), (self.batch,), generator=self.gen, device=pool.device)
-        return pool[rows]
+    def draw(self, pool: torch.Tensor, sampler: RowSampler) -> torch.Tensor:
+        """A minibatch drawn with replacement from the rows of ``pool``, by
+        ``sampler`` (that of the sample whose rows, or pushed rows, they are)."""
+        return pool[sampler.draw(self.batch, self.gen)]
 
     def new_classifier(self) -> torch.nn.Module:
         """An untrained log-ratio classifier ``[batch, d] -> [batch, 1]``."""
@@ -146,8 +156,10 @@ class _Refinement:
 
     def phase(self, direction, source, target, nodes, net, lr_scale) -> None:
         """One phase: the classifier's warm-up, then ``max_iter`` flow updates
-        from ``source`` towards ``target`` along ``nodes``."""
+        from ``source`` towards ``target`` along ``nodes``; each of these is
+        a pair (rows, their RowSampler)."""
         config, velocity = self.config, self.velocity
+        (source, source_rows), (target, target_rows) = source, target
         # A fresh optimiser per phase: Adam's moments of one direction's
         # objective would push the other phase the wrong way.
         flow = Player(
@@ -175,11 +187,12 @@ class _Refinement:
             )
         warmup = Trainer(config.classifier_warmup, desc="Q-flow classifier warm-up")
         warmup.phase(
-            lambda: classify(self.draw(pushed), self.draw(target)), config.classifier_warmup
+            lambda: classify(self.draw(pushed, source_rows), self.draw(target, target_rows)),
+            config.classifier_warmup,
         )
 
         def step():
-            states = integrate(velocity, self.draw(source), nodes, config.n_substeps)
+            states = integrate(velocity, self.draw(source, source_rows), nodes, config.n_substeps)
             net.requires_grad_(False)
             kl = -net(states[-1]).squeeze(-1).mean()
             net.requires_grad_(True)
@@ -190,7 +203,7 @@ class _Refinement:
             # stresses that a stale r breaks training.
             end = states[-1].detach()
             for _ in range(config.classifier_steps):
-                classify(end, self.draw(target))
+                classify(end, self.draw(target, target_rows))
             return {"loss": loss, "kl": kl, "transport": cost}
 
         # Each phase ends at the moving average of its own updates. (Not one

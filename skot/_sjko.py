@@ -8,9 +8,10 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import _fit_context
+from sklearn.base import OneToOneFeatureMixin, _fit_context
 from sklearn.utils import TransformerTags
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._set_output import _SetOutputMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import (
@@ -26,13 +27,17 @@ from ._jko import JKOConfig, run_jko_phases
 from ._nets import NoisyMap, ResidualMLP
 from ._semidual import DIVERGENCES
 from ._validation import uniform_width
+from ._weights import check_sample_weight
 
 __all__ = ["SJKOGenerator"]
 
 _SCORE_ROWS = 2000  # rows on each side of the energy distance in score
 
 
-class SJKOGenerator(SkotEstimator):
+# _SetOutputMixin gives set_output(transform="pandas") without
+# TransformerMixin's fit_transform, which this estimator must not have (see
+# its tags); scikit-learn has no public spelling of that mixin.
+class SJKOGenerator(OneToOneFeatureMixin, _SetOutputMixin, SkotEstimator):
     r"""Generative model by a scalable JKO scheme (S-JKO).
 
     Learns a map :math:`T` from a prior :math:`\mu_0 = N(0, I)` (with an
@@ -62,7 +67,9 @@ class SJKOGenerator(SkotEstimator):
 
     Data are standardised feature by feature before training; the prior,
     ``step_size`` and ``instance_noise`` live in those units, and samples are
-    returned in the units of X.
+    returned in the units of X. :meth:`transform` takes prior rows in the
+    data's columns and returns data rows, so ``set_output(transform="pandas")``
+    names its output columns as the training data's.
 
     Parameters
     ----------
@@ -219,7 +226,7 @@ class SJKOGenerator(SkotEstimator):
     # ------------------------------------------------------------------ fit
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Learn the map from the prior to the distribution of the rows of X.
 
         Parameters
@@ -227,6 +234,12 @@ class SJKOGenerator(SkotEstimator):
         X : array-like of shape (n_samples, n_features)
         y : None
             Ignored; present for the scikit-learn API.
+        sample_weight : array-like of shape (n_samples,), default=None
+            How much each row counts: the model fits the weighted empirical
+            distribution. The potential's minibatches draw rows in
+            proportion to their weights, so a row of integer weight k counts
+            as k copies of it; rows of zero weight are dropped. None weighs
+            rows equally.
 
         Returns
         -------
@@ -238,6 +251,7 @@ class SJKOGenerator(SkotEstimator):
             self.potential_hidden_layer_sizes, "potential_hidden_layer_sizes", name
         )
         X, warm = self._validate_fit_data(X)
+        X, weights = check_sample_weight(sample_weight, X)
         d = X.shape[1]
         n_noise = d if self.n_noise_features is None else self.n_noise_features
         if warm and n_noise != self.n_noise_features_:
@@ -254,7 +268,7 @@ class SJKOGenerator(SkotEstimator):
             potential = copy.deepcopy(module_to(self.potential_, dev))
             previous, first_phase = copy.deepcopy(map_), self.n_phases_
         else:
-            mean, scale = standardisation(X)
+            mean, scale = standardisation(X, weights)
             map_ = build_module(lambda: NoisyMap(d, n_noise, map_width, map_blocks), dev, gen)
             potential = build_module(
                 lambda: ResidualMLP(d, 1, potential_width, potential_blocks), dev, gen
@@ -273,7 +287,9 @@ class SJKOGenerator(SkotEstimator):
             instance_noise=self.instance_noise,
             verbose=self.verbose,
         )
-        record = run_jko_phases(map_, potential, data, config, gen, previous, first_phase)
+        record = run_jko_phases(
+            map_, potential, data, config, gen, previous, first_phase, weights=weights
+        )
 
         # Fitted state is written only now: a failure above leaves the
         # estimator as it was.

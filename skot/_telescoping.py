@@ -23,8 +23,8 @@ from ._qflow import QFlowTransport
 from ._ratio import integrated_log_ratio, telescoping_loss
 from ._validation import (
     score_target_sample,
-    split_rows,
 )
+from ._weights import split_weighted_rows, stacked_weights
 
 __all__ = ["TelescopingRatioEstimator"]
 
@@ -235,7 +235,7 @@ class TelescopingRatioEstimator(SkotEstimator):
     __metadata_request__fit = {"sample_domain": True}
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None, *, sample_domain=None):
+    def fit(self, X, y=None, *, sample_domain=None, sample_weight=None, target_sample_weight=None):
         """Fit the log ratio between the distributions of X's rows (P) and y's (Q).
 
         Parameters
@@ -254,29 +254,44 @@ class TelescopingRatioEstimator(SkotEstimator):
             ignored. :meth:`predict_weights` on source rows then gives the
             importance weights of covariate-shift correction; see
             :class:`skot.da.ImportanceWeightedEstimator`.
+        sample_weight : array-like of shape (n_samples,), default=None
+            How much each row of X counts (with ``sample_domain``, the rows
+            of both domains): the ratio is that of the weighted empirical
+            distributions. Minibatches draw rows in proportion to their
+            weights, so a row of integer weight k counts as k copies of it;
+            rows of zero weight are dropped. The Q-flow bridge's transport
+            is fitted with the same weights. None weighs rows equally.
+        target_sample_weight : array-like of shape (n_target_samples,), default=None
+            The same for the rows of ``y``; not with ``sample_domain``
+            (``sample_weight`` then weighs both domains) nor without ``y``.
 
         Returns
         -------
         self : TelescopingRatioEstimator
         """
-        X, Y, warm, dev, rng, gen = self._validate_fit_samples(X, y, sample_domain)
+        X, Y, warm, dev, rng, gen, wx, wy, _ = self._validate_fit_samples(
+            X, y, sample_domain, sample_weight, target_sample_weight
+        )
 
         if warm:
             mean, scale, transport = self.mean_, self.scale_, self.transport_
             grid = torch.as_tensor(self.grid_, dtype=torch.float32, device=dev)
             ratio = copy.deepcopy(module_to(self.ratio_, dev))
         else:
-            mean, scale = standardisation(np.concatenate([X, Y]))
+            both = stacked_weights((X, wx), (Y, wy))
+            mean, scale = standardisation(np.concatenate([X, Y]), both)
             grid = time_grid(1 if self.bridge == "none" else self.n_intervals, device=dev)
-            transport = self._fitted_transport(X, Y, rng) if self.bridge == "qflow" else None
+            transport = None
+            if self.bridge == "qflow":
+                transport = self._fitted_transport(X, Y, rng, wx, wy)
             d, sizes, act = X.shape[1], tuple(self.hidden_layer_sizes), self.activation
             ratio = build_module(lambda: TimeMLP(d, 1, sizes, act), dev, gen)
 
         val = None
         if self.early_stopping:
-            X_val, X = split_rows(X, self.validation_fraction, rng)
-            Y_val, Y = split_rows(Y, self.validation_fraction, rng)
-        train = self._bridge(X, Y, grid, transport, mean, scale, dev)
+            X_val, X, wx = split_weighted_rows(X, wx, self.validation_fraction, rng)
+            Y_val, Y, wy = split_weighted_rows(Y, wy, self.validation_fraction, rng)
+        train = self._bridge(X, Y, grid, transport, mean, scale, dev, (wx, wy))
         if self.early_stopping:
             val = self._bridge(X_val, Y_val, grid, transport, mean, scale, dev)
         record = self._train(ratio, train, val, gen)
@@ -294,7 +309,7 @@ class TelescopingRatioEstimator(SkotEstimator):
         self.n_iter_ = record.n_iter
         return self
 
-    def _fitted_transport(self, X, Y, rng):
+    def _fitted_transport(self, X, Y, rng, weights_x, weights_y):
         if self.transport is None:
             transport = QFlowTransport(device=self.device, verbose=self.verbose)
         else:
@@ -311,22 +326,26 @@ class TelescopingRatioEstimator(SkotEstimator):
                 return self.transport
         if transport.get_params().get("random_state", 0) is None:
             transport.set_params(random_state=int(rng.randint(2**31)))
-        return transport.fit(X, Y)
+        weights = {"sample_weight": weights_x, "target_sample_weight": weights_y}
+        # Only weights that exist are passed: a transport of the user's own
+        # need not take them.
+        return transport.fit(X, Y, **{key: w for key, w in weights.items() if w is not None})
 
-    def _bridge(self, X, Y, grid, transport, mean, scale, dev):
-        """The bridge from rows of X to rows of Y, on standardised coordinates."""
+    def _bridge(self, X, Y, grid, transport, mean, scale, dev, weights=(None, None)):
+        """The bridge from rows of X to rows of Y, on standardised coordinates,
+        drawing rows in proportion to ``weights``."""
 
         def standardised(a):
             return to_tensor((a - mean) / scale, dev)
 
         if self.bridge == "none":
-            return DirectBridge(standardised(X), standardised(Y))
+            return DirectBridge(standardised(X), standardised(Y), weights)
         if self.bridge == "linear":
-            return LinearBridge(standardised(X), standardised(Y), grid)
+            return LinearBridge(standardised(X), standardised(Y), grid, weights)
         times = grid.cpu().double().numpy()
         forward = transport.trajectory(X, times=times)  # [n, K + 1, d]
         backward = transport.trajectory(Y, times=times, inverse=True)
-        return FlowBridge(standardised(forward), standardised(backward), grid)
+        return FlowBridge(standardised(forward), standardised(backward), grid, weights)
 
     def _train(self, ratio, train, val, gen):
         """The telescoping loss on minibatches of every distribution of the
@@ -377,6 +396,10 @@ class TelescopingRatioEstimator(SkotEstimator):
             In nats, in X's float dtype.
         """
         X, dev = self._validate_predict_data(X)
+        return self._log_ratio(X, dev)
+
+    def _log_ratio(self, X, dev):
+        """:meth:`score_samples` of rows already validated."""
         grid = torch.as_tensor(self.grid_, dtype=torch.float32, device=dev)
         K = len(grid) - 1
 
@@ -434,10 +457,12 @@ class TelescopingRatioEstimator(SkotEstimator):
         -------
         float
         """
-        X, _ = self._validate_predict_data(X)
+        X, dev = self._validate_predict_data(X)
         Y = score_target_sample(y, X, self)
-        r_p = torch.as_tensor(self.score_samples(X), dtype=torch.float64)
-        r_q = torch.as_tensor(self.score_samples(Y), dtype=torch.float64)
+        # On the validated arrays: the public method would warn that they
+        # have no feature names when the fit was given a DataFrame.
+        r_p = torch.as_tensor(self._log_ratio(X, dev), dtype=torch.float64)
+        r_q = torch.as_tensor(self._log_ratio(Y, dev), dtype=torch.float64)
         return -float(F.softplus(r_p).mean() + F.softplus(-r_q).mean())
 
     # ------------------------------------------------------------ tags

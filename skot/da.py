@@ -25,12 +25,13 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.pipeline import make_pipeline
-from sklearn.utils import get_tags
+from sklearn.utils import _safe_indexing, get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._domains import source_rows
 from ._telescoping import TelescopingRatioEstimator
+from ._weights import sample_weight_array
 
 __all__ = ["FitOnSource", "ImportanceWeightedEstimator", "make_da_pipeline"]
 
@@ -50,7 +51,11 @@ class _SourceTrained(MetaEstimatorMixin, BaseEstimator):
     __metadata_request__fit = {"sample_domain": True}
 
     def _split(self, X, y, sample_domain):
-        X = validate_data(self, X, dtype=None, ensure_min_samples=2, ensure_all_finite=False)
+        checked = validate_data(self, X, dtype=None, ensure_min_samples=2, ensure_all_finite=False)
+        # A DataFrame is handed on as given, so that the inner estimators
+        # keep its column names (they would otherwise warn at predict that
+        # they were fitted without them); anything else as checked.
+        X = X if hasattr(X, "columns") else checked
         if y is None:
             raise ValueError(f"{type(self).__name__} needs labels y (-1 on target rows).")
         y = np.asarray(y)
@@ -216,7 +221,8 @@ class FitOnSource(_SourceTrained):
             key: np.asarray(value)[source] if np.ndim(value) and len(value) == len(X) else value
             for key, value in fit_params.items()
         }
-        return self._finish(clone(self.estimator).fit(X[source], y[source], **params))
+        X_source = _safe_indexing(X, source)
+        return self._finish(clone(self.estimator).fit(X_source, y[source], **params))
 
 
 class ImportanceWeightedEstimator(_SourceTrained):
@@ -269,7 +275,7 @@ class ImportanceWeightedEstimator(_SourceTrained):
         self.estimator = estimator
         self.ratio_estimator = ratio_estimator
 
-    def fit(self, X, y, sample_domain=None):
+    def fit(self, X, y, sample_domain=None, sample_weight=None):
         """Fit the ratio on source against target rows, then the estimator.
 
         Parameters
@@ -281,6 +287,13 @@ class ImportanceWeightedEstimator(_SourceTrained):
         sample_domain : array-like of shape (n_samples,), default=None
             Non-negative on source rows, negative on target rows. When None,
             the target rows are those labelled -1.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows of both domains: the ratio is fitted between
+            the weighted samples (as ``sample_weight`` and
+            ``target_sample_weight``, which the ratio estimator must then
+            accept), and the inner estimator gets each source row's weight
+            times its importance weight. ``weights_`` stays the importance
+            weights alone.
 
         Returns
         -------
@@ -291,11 +304,20 @@ class ImportanceWeightedEstimator(_SourceTrained):
             raise ValueError("Importance weighting needs at least 2 target rows.")
         ratio = self.ratio_estimator
         ratio = clone(TelescopingRatioEstimator() if ratio is None else ratio)
-        ratio.fit(X[source], X[~source])
-        weights = np.asarray(ratio.predict_weights(X[source], normalize=True), dtype=np.float64)
+        X_source = _safe_indexing(X, source)
+        row_weights = {}
+        if sample_weight is not None:
+            sample_weight = sample_weight_array(sample_weight, X)
+            row_weights = {
+                "sample_weight": sample_weight[source],
+                "target_sample_weight": sample_weight[~source],
+            }
+        ratio.fit(X_source, _safe_indexing(X, ~source), **row_weights)
+        weights = np.asarray(ratio.predict_weights(X_source, normalize=True), dtype=np.float64)
         if not np.all(np.isfinite(weights)):
             raise ValueError("The ratio estimator returned non-finite importance weights.")
-        estimator = clone(self.estimator).fit(X[source], y[source], sample_weight=weights)
+        fit_weights = weights if sample_weight is None else weights * sample_weight[source]
+        estimator = clone(self.estimator).fit(X_source, y[source], sample_weight=fit_weights)
         self.ratio_estimator_ = ratio
         self.weights_ = weights
         return self._finish(estimator)

@@ -12,12 +12,13 @@ import skot
 # the layers below its own, and those of its own layer listed before it;
 # anything else is an upward import (or a cycle).
 LAYERS = {
-    "plumbing": ["exceptions", "_device", "_validation", "_domains"],
+    "plumbing": ["exceptions", "_device", "_validation", "_weights", "_domains"],
     "numerics": [
         "_nets",
         "_ode",
         "_potential",
         "_cnf",
+        "_log_density",
         "_ot",
         "_criteria",
         "_semidual",
