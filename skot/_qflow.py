@@ -409,8 +409,10 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
             How much each row of X counts (with ``sample_domain``, the rows
             of both domains): the flow transports the weighted empirical
             distributions. Minibatches draw rows in proportion to their
-            weights, so a row of integer weight k counts as k copies of it;
-            rows of zero weight are dropped. None weighs rows equally.
+            weights, so a row of integer weight k counts as k copies of it
+            (the OT-Flow fits of ``init="otflow"`` weigh their losses
+            instead, docs/training.md); rows of zero weight are dropped.
+            None weighs rows equally.
         target_sample_weight : array-like of shape (n_target_samples,), default=None
             The same for the rows of ``y``; not with ``sample_domain``
             (``sample_weight`` then weighs both domains) nor without ``y``.

@@ -8,10 +8,9 @@ losses on uniform minibatches match that in expectation where the loss is
 a mean over rows, but not for OT-CFM: its minibatch OT pairing depends on
 which rows a batch holds. OT-Flow weighs its losses instead, which fitted
 strongly skewed weights better (docs/training.md). Rows of zero weight are
-dropped
-before anything else, so they change nothing at all; and equal weights are
-no weights, so an unweighted fit draws the same minibatches, bit for bit,
-as before weights existed.
+dropped before anything else, so they change nothing at all; and equal
+weights are no weights, so an unweighted fit draws the same minibatches, bit
+for bit, as before weights existed.
 """
 
 from __future__ import annotations
