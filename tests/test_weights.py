@@ -6,6 +6,8 @@ The weighted law puts 3/4 of its mass on the left mode, the unweighted one
 1/2, so a fit that ignores the weights is off by a quarter of the mass.
 """
 
+import re
+
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -128,7 +130,9 @@ def test_equal_weights_are_no_weights(name, estimator, two_samples):
         (lambda n: np.r_[np.ones(n - 1), np.nan], "NaN"),
         (lambda n: np.ones(n - 3), "shape"),
         (lambda n: np.ones((n, 2)), "1D"),
-        (lambda n: np.zeros(n), "non-zero"),
+        # scikit-learn 1.9 refuses all-zero weights itself; a version that
+        # lets them through meets the count of rows left.
+        (lambda n: np.zeros(n), "non-zero|at least 2 rows"),
         (lambda n: np.r_[1.0, np.zeros(n - 1)], "at least 2 rows"),
     ],
     ids=["negative", "nan", "short", "2-D", "all zero", "one row left"],
@@ -140,7 +144,7 @@ def test_bad_weights_are_clear_errors(name, estimator, two_samples, weights, mes
     fresh = clone(estimator)
     with pytest.raises(ValueError, match="sample_weight") as error:
         fresh.fit(*args, sample_weight=weights(len(X)))
-    assert message in str(error.value)
+    assert re.search(message, str(error.value))
     assert not hasattr(fresh, "n_iter_")  # nothing half-fitted
 
 
