@@ -80,8 +80,10 @@ def mutual_information(
     Y = _as_2d(Y, "Y")
     if len(X) != len(Y):
         raise ValueError(f"X and Y must be paired row by row; got {len(X)} and {len(Y)} rows.")
-    XY, weights = check_sample_weight(sample_weight, np.hstack([X, Y]))
-    X, Y = XY[:, : X.shape[1]], XY[:, X.shape[1] :]
+    weights = None
+    if sample_weight is not None:
+        XY, weights = check_sample_weight(sample_weight, np.hstack([X, Y]))
+        X, Y = XY[:, : X.shape[1]], XY[:, X.shape[1] :]
     if not isinstance(test_size, Real) or not 0 < test_size < 1:
         raise ValueError(f"test_size must be a float in (0, 1), got {test_size!r}.")
     n = len(X)

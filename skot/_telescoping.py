@@ -21,9 +21,7 @@ from ._nets import ACTIVATIONS, TimeMLP
 from ._ode import time_grid
 from ._qflow import QFlowTransport
 from ._ratio import integrated_log_ratio, telescoping_loss
-from ._validation import (
-    score_target_sample,
-)
+from ._validation import score_target_sample
 from ._weights import split_weighted_rows, stacked_weights
 
 __all__ = ["TelescopingRatioEstimator"]

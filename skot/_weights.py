@@ -111,10 +111,7 @@ def resample_by_weight(rows, weights, rng):
     """
     if weights is None:
         return rows
-    index = rng.choice(len(rows), size=len(rows), p=weights / weights.sum())
-    if isinstance(rows, torch.Tensor):
-        index = torch.as_tensor(index, device=rows.device)
-    return rows[index]
+    return _take(rows, rng.choice(len(rows), size=len(rows), p=weights / weights.sum()))
 
 
 def split_weighted_rows(a, weights, fraction: float, rng):
@@ -129,12 +126,15 @@ def split_weighted_rows(a, weights, fraction: float, rng):
         held_out, train = split_rows(a, fraction, rng)
         return held_out, train, None
     held_out, train = split_rows(np.arange(len(a)), fraction, rng)
-    if isinstance(a, torch.Tensor):
-        held_out_rows = a[torch.as_tensor(held_out, device=a.device)]
-        train_rows = a[torch.as_tensor(train, device=a.device)]
-    else:
-        held_out_rows, train_rows = a[held_out], a[train]
-    return resample_by_weight(held_out_rows, weights[held_out], rng), train_rows, weights[train]
+    held_out_rows = resample_by_weight(_take(a, held_out), weights[held_out], rng)
+    return held_out_rows, _take(a, train), weights[train]
+
+
+def _take(rows, index: np.ndarray):
+    """The rows of an array or a tensor at the NumPy indices ``index``."""
+    if isinstance(rows, torch.Tensor):
+        index = torch.as_tensor(index, device=rows.device)
+    return rows[index]
 
 
 class RowSampler:
