@@ -1,7 +1,7 @@
 """skot: continuous-time optimal transport with neural ODEs, as scikit-learn
 estimators on PyTorch."""
 
-from . import da, datasets, metrics
+from . import da, datasets, io, metrics
 from ._mutual_information import mutual_information
 from ._otflow import OTFlowDensity
 from ._qflow import QFlowTransport
@@ -17,6 +17,7 @@ __all__ = [
     "TrainingDivergedError",
     "da",
     "datasets",
+    "io",
     "metrics",
     "mutual_information",
 ]

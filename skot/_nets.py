@@ -1,5 +1,10 @@
 """Neural networks shared by the estimators: plain MLPs and time-conditioned
-velocity fields."""
+velocity fields.
+
+Each network keeps the keyword arguments that built it in ``config``, so
+that a model file (:mod:`skot.io`) can rebuild it from plain data and load
+its weights, without pickling the class.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +46,12 @@ class MLP(nn.Module):
         activation: str = "silu",
     ):
         super().__init__()
+        self.config = dict(
+            in_features=in_features,
+            out_features=out_features,
+            hidden_layer_sizes=tuple(hidden_layer_sizes),
+            activation=activation,
+        )
         self.net = _stack([in_features, *hidden_layer_sizes, out_features], activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -65,6 +76,13 @@ class TimeMLP(nn.Module):
     ):
         super().__init__()
         out_features = in_features if out_features is None else out_features
+        self.config = dict(
+            in_features=in_features,
+            out_features=out_features,
+            hidden_layer_sizes=tuple(hidden_layer_sizes),
+            activation=activation,
+            n_frequencies=n_frequencies,
+        )
         self.n_frequencies = n_frequencies
         n_time = 1 + 2 * n_frequencies
         self.net = _stack([in_features + n_time, *hidden_layer_sizes, out_features], activation)
@@ -93,6 +111,9 @@ class ResidualMLP(nn.Module):
 
     def __init__(self, in_features: int, out_features: int, width: int = 128, n_blocks: int = 3):
         super().__init__()
+        self.config = dict(
+            in_features=in_features, out_features=out_features, width=width, n_blocks=n_blocks
+        )
         self.lift = nn.Linear(in_features, width)
         self.blocks = nn.ModuleList(
             nn.Sequential(nn.Linear(width, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU())
@@ -124,6 +145,7 @@ class NoisyMap(nn.Module):
 
     def __init__(self, d: int, n_noise: int, width: int = 128, n_blocks: int = 3):
         super().__init__()
+        self.config = dict(d=d, n_noise=n_noise, width=width, n_blocks=n_blocks)
         self.n_noise = n_noise
         self.net = ResidualMLP(d, d, width, n_blocks)
         if n_noise:

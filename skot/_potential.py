@@ -70,6 +70,8 @@ class OTPotential(nn.Module):
 
     def __init__(self, n_features: int, width: int = 64, n_layers: int = 2, rank=None):
         super().__init__()
+        # Kept for skot.io, which rebuilds the network from these.
+        self.config = dict(n_features=n_features, width=width, n_layers=n_layers, rank=rank)
         d = n_features
         self.n_features = d
         self.opening = nn.Linear(d + 1, width)

@@ -27,7 +27,7 @@ LAYERS = {
     ],
     "training": ["_engine", "_flow_matching", "_refinement", "_potential_training", "_jko"],
     "estimators": ["_base", "_otflow", "_qflow", "_telescoping", "_sjko"],
-    "public helpers": ["_mutual_information", "metrics", "da", "datasets"],
+    "public helpers": ["_mutual_information", "metrics", "da", "datasets", "io"],
     "package": ["__init__"],
 }
 ORDER = [module for modules in LAYERS.values() for module in modules]

@@ -483,6 +483,55 @@ M = [
         ["tests/test_log_density.py::test_hutchinson_divergence_is_unbiased"],
     ),
 ]
+M += [
+    (
+        "io: load unpickles without weights_only",
+        "skot/io.py",
+        'torch.load(file, map_location="cpu", weights_only=True)',
+        'torch.load(file, map_location="cpu", weights_only=False)',
+        [
+            "tests/test_io.py::test_a_file_edited_to_carry_a_code_payload_is_refused_without_running_it"
+        ],
+    ),
+    (
+        "io: a file may replace a method",
+        "skot/io.py",
+        "            or hasattr(cls, attribute)\n",
+        "\n",
+        ["tests/test_io.py::test_an_edited_file_outside_the_schema_is_refused"],
+    ),
+    (
+        "io: requires_grad not restored",
+        "skot/io.py",
+        "        parameter.requires_grad_(bool(flag))",
+        "        pass",
+        ["tests/test_io.py::test_a_loaded_model_has_the_same_state_and_bit_identical_outputs"],
+    ),
+    (
+        "io: str and int subclasses pickled by class",
+        "skot/io.py",
+        "            return plain(value)",
+        "            return value",
+        [
+            "tests/test_io.py::"
+            "test_parameters_given_as_numpy_scalars_or_str_subclasses_load_as_plain_values"
+        ],
+    ),
+    (
+        "io: a path written in place",
+        "skot/io.py",
+        "        _save_atomically(payload, Path(file))",
+        "        torch.save(payload, file)",
+        ["tests/test_io.py::test_a_write_that_fails_midway_keeps_the_previous_file"],
+    ),
+    (
+        "io: metadata requests dropped",
+        "skot/io.py",
+        "            getattr(request, method).add_request(param=param, alias=alias)",
+        "            pass",
+        ["tests/test_io.py::test_metadata_requests_survive"],
+    ),
+]
 only = sys.argv[1:]
 for name, path, old, new, tests in M:
     if only and not any(o in name for o in only):
