@@ -20,6 +20,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._conditions import check_condition, encode_conditions, predict_codes
 from ._device import (
     PicklesNetworksOnCPU,
     batches,
@@ -28,7 +29,7 @@ from ._device import (
     resolve_device,
     to_tensor,
 )
-from ._domains import split_by_domain
+from ._domains import check_sample_domain, split_by_domain
 from ._validation import check_target_sample, standard_normal_target
 from ._weights import positive_rows, sample_weight_array, weighted_mean_var
 
@@ -57,6 +58,8 @@ class FitSamples(NamedTuple):
     weights_x: np.ndarray | None  # the rows' positive weights (None: equal)
     weights_y: np.ndarray | None
     standard_normal_target: bool  # whether Q is N(0, I), drawn here
+    # The class labels of the rows of P and of Q (None: not conditional).
+    conditions: tuple[np.ndarray, np.ndarray] | None = None
 
 
 class SkotEstimator(PicklesNetworksOnCPU, BaseEstimator):
@@ -75,7 +78,14 @@ class SkotEstimator(PicklesNetworksOnCPU, BaseEstimator):
         return X, warm
 
     def _validate_fit_samples(
-        self, X, y, sample_domain, sample_weight=None, target_sample_weight=None
+        self,
+        X,
+        y,
+        sample_domain,
+        sample_weight=None,
+        target_sample_weight=None,
+        condition=None,
+        target_condition=None,
     ) -> FitSamples:
         """The samples of P and Q of ``fit(X, y, sample_domain=...)``, and
         their weights.
@@ -84,21 +94,33 @@ class SkotEstimator(PicklesNetworksOnCPU, BaseEstimator):
         convention), ``sample_weight`` weighing both; else X and a 2-D
         ``y``, weighed by ``sample_weight`` and ``target_sample_weight``;
         else X and rows of N(0, I) drawn from the fit's generator. Rows of
-        zero weight are dropped (:mod:`skot._weights`).
+        zero weight are dropped (:mod:`skot._weights`). ``condition`` and
+        ``target_condition`` label the rows the same way (:mod:`skot._conditions`).
         """
         X, warm = self._validate_fit_data(X)
         weights = sample_weight_array(sample_weight, X)
+        labels = None if condition is None else check_condition(condition, len(X), "condition")
+        target_labels = target_condition
         if sample_domain is not None:
-            if target_sample_weight is not None:
-                raise ValueError(
-                    "With sample_domain, sample_weight weighs the rows of both domains: "
-                    "pass no target_sample_weight."
-                )
+            for name, value in (
+                ("sample_weight", target_sample_weight),
+                ("condition", target_condition),
+            ):
+                if value is not None:
+                    raise ValueError(
+                        f"With sample_domain, {name} covers the rows of both domains: "
+                        f"pass no target_{name}."
+                    )
+            source = check_sample_domain(sample_domain, len(X))
+            if labels is not None:
+                labels, target_labels = labels[source], labels[~source]
             X, y, weights, target_weights = split_by_domain(X, y, sample_domain, weights)
             names = ("sample_weight (source rows)", "sample_weight (target rows)")
         else:
             target_weights = target_sample_weight
             names = ("sample_weight", "target_sample_weight")
+        if labels is not None and weights is not None:
+            labels = labels[weights > 0]  # the rows positive_rows keeps
         X, weights_x = positive_rows(X, weights, names[0])
         Y = check_target_sample(y, X.shape[1], self)
         dev = resolve_device(self.device)
@@ -109,10 +131,69 @@ class SkotEstimator(PicklesNetworksOnCPU, BaseEstimator):
                     "target_sample_weight weighs the rows of a target sample y; "
                     "without one the target is N(0, I)."
                 )
+            if labels is not None or target_condition is not None:
+                raise ValueError(
+                    "condition labels the rows of a conditional transport to a target sample "
+                    "y (or with sample_domain); without one the target is N(0, I)."
+                )
             Y = standard_normal_target(rng, len(X), X.shape[1])
             return FitSamples(X, Y, warm, dev, rng, gen, weights_x, None, True)
-        Y, weights_y = positive_rows(Y, sample_weight_array(target_weights, Y, names[1]), names[1])
-        return FitSamples(X, Y, warm, dev, rng, gen, weights_x, weights_y, False)
+        target_weights = sample_weight_array(target_weights, Y, names[1])
+        conditions = self._target_conditions(labels, target_labels, target_weights, len(Y))
+        Y, weights_y = positive_rows(Y, target_weights, names[1])
+        return FitSamples(X, Y, warm, dev, rng, gen, weights_x, weights_y, False, conditions)
+
+    @staticmethod
+    def _target_conditions(labels, target_labels, target_weights, n_target: int):
+        """The labels of both samples' kept rows, checked to come together."""
+        if labels is None and target_labels is None:
+            return None
+        if labels is None or target_labels is None:
+            raise ValueError(
+                "A conditional transport needs the labels of both samples: pass both "
+                "condition (rows of X) and target_condition (rows of y)."
+            )
+        target_labels = check_condition(target_labels, n_target, "target_condition")
+        if target_weights is not None:
+            target_labels = target_labels[target_weights > 0]  # the rows positive_rows keeps
+        return labels, target_labels
+
+    def _fit_conditions(self, conditions, warm: bool):
+        """The classes of a conditional fit (None otherwise) and the codes of
+        the rows of P and of Q, checked against the fit a warm start continues."""
+        previous = getattr(self, "conditions_", None) if warm else None
+        if conditions is None:
+            if previous is not None:
+                raise ValueError(
+                    "warm_start continues a conditional fit: pass condition and "
+                    "target_condition again."
+                )
+            return None, (None, None)
+        classes, codes_x, codes_y = encode_conditions(*conditions)
+        if warm and (previous is None or not np.array_equal(previous, classes)):
+            raise ValueError(
+                "warm_start continues the last fit, whose classes were "
+                f"{None if previous is None else previous.tolist()}; got {classes.tolist()}."
+            )
+        return classes, (codes_x, codes_y)
+
+    def _prediction_codes(self, condition, n_rows: int, name: str = "condition"):
+        """The class codes of the rows a method was given, after a
+        conditional fit; None after an unconditional one (which refuses labels)."""
+        classes = getattr(self, "conditions_", None)
+        if classes is None:
+            if condition is not None:
+                raise ValueError(
+                    f"{name}: this {type(self).__name__} was fitted without conditions; fit "
+                    "it with condition and target_condition to work within classes."
+                )
+            return None
+        if condition is None:
+            raise ValueError(
+                f"This {type(self).__name__} is conditional (classes {classes.tolist()}): "
+                f"pass the {name} (class label) of each row."
+            )
+        return predict_codes(condition, classes, n_rows, name)
 
     def _validate_predict_data(self, X) -> tuple[np.ndarray, torch.device]:
         """X validated against the fit, and the device, with the fitted

@@ -12,30 +12,49 @@ problem of Rhodes et al.).
 - :class:`LinearBridge`: TRE's linear waymarks
   :math:`x_k = \sqrt{1 - a_k^2}\, x_0 + a_k y` with :math:`a_k = t_k`.
 - :class:`DirectBridge`: P and Q alone, one interval: a single classifier.
+
+With ``n_conditions``, the rows end in the one-hot columns of their class
+(:mod:`skot._conditions`): minibatches then hold the classes in the same
+counts on both sides, the i-th rows of both of the same class, so the
+bridge runs within each class, and the class columns are never mixed.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ._weights import RowSampler
+from ._conditions import minibatch_samplers
 
 __all__ = ["DirectBridge", "FlowBridge", "LinearBridge"]
 
 
 class _Bridge:
-    """Rows of P (``X``) and Q (``Y``), both ``[n, d]`` tensors, and their
-    sample weights (None: equal), in proportion to which minibatches draw
-    them."""
+    """Rows of P (``X``) and Q (``Y``), both ``[n, d]`` tensors (or
+    trajectories, ``[n, K + 1, d]``), and their sample weights (None:
+    equal), in proportion to which minibatches draw them."""
 
-    def __init__(self, X: torch.Tensor, Y: torch.Tensor, grid: torch.Tensor, weights=(None, None)):
+    def __init__(
+        self,
+        X: torch.Tensor,
+        Y: torch.Tensor,
+        grid: torch.Tensor,
+        weights=(None, None),
+        n_conditions: int = 0,
+    ):
         self.X, self.Y, self.grid = X, Y, grid
-        self.samplers = [RowSampler(len(a), w, Y.device) for a, w in zip((X, Y), weights)]
+        self.weights, self.n_conditions = weights, n_conditions
+        self._samplers: dict = {}  # by minibatch size: the class counts depend on it
 
     def draw(self, batch_size: int, gen: torch.Generator) -> list[torch.Tensor]:
-        """One minibatch from each distribution of the bridge (``K + 1`` of them)."""
-        ix, iy = (sampler.draw(batch_size, gen) for sampler in self.samplers)
-        return self.states(ix, iy)
+        """One minibatch from each distribution of the bridge (``K + 1`` of
+        them); with conditions, of the size the class counts round to."""
+        if batch_size not in self._samplers:
+            rows = [Z if Z.dim() == 2 else Z[:, 0] for Z in (self.X, self.Y)]
+            self._samplers[batch_size] = minibatch_samplers(
+                rows, self.weights, self.n_conditions, batch_size
+            )
+        (sampler_x, sampler_y), batch = self._samplers[batch_size]
+        return self.states(sampler_x.draw(batch, gen), sampler_y.draw(batch, gen))
 
     def states(self, ix: torch.Tensor, iy: torch.Tensor) -> list[torch.Tensor]:
         raise NotImplementedError
@@ -44,8 +63,8 @@ class _Bridge:
 class DirectBridge(_Bridge):
     """P and Q with nothing in between."""
 
-    def __init__(self, X, Y, weights=(None, None)):
-        super().__init__(X, Y, torch.tensor([0.0, 1.0], device=X.device), weights)
+    def __init__(self, X, Y, weights=(None, None), n_conditions=0):
+        super().__init__(X, Y, torch.tensor([0.0, 1.0], device=X.device), weights, n_conditions)
 
     def states(self, ix, iy):
         return [self.X[ix], self.Y[iy]]
@@ -57,7 +76,16 @@ class LinearBridge(_Bridge):
 
     def states(self, ix, iy):
         x, y = self.X[ix], self.Y[iy]
-        return [torch.sqrt(1 - a * a) * x + a * y for a in self.grid]
+        if not self.n_conditions:
+            return [torch.sqrt(1 - a * a) * x + a * y for a in self.grid]
+        # The i-th rows of x and y are of one class: mix their coordinates,
+        # keep their class columns.
+        d = x.shape[1] - self.n_conditions
+        classes = x[:, d:]
+        return [
+            torch.cat([torch.sqrt(1 - a * a) * x[:, :d] + a * y[:, :d], classes], dim=1)
+            for a in self.grid
+        ]
 
 
 class FlowBridge(_Bridge):
@@ -83,10 +111,12 @@ class FlowBridge(_Bridge):
     grid : Tensor of shape ``[K + 1]``
     weights : pair of ndarray or None
         The sample weights of P's rows and of Q's.
+    n_conditions : int
+        Trailing one-hot class columns of the positions (0: none).
     """
 
-    def __init__(self, forward, backward, grid, weights=(None, None)):
-        super().__init__(forward, backward, grid, weights)
+    def __init__(self, forward, backward, grid, weights=(None, None), n_conditions=0):
+        super().__init__(forward, backward, grid, weights, n_conditions)
 
     def states(self, ix, iy):
         forward, backward = self.X[ix], self.Y[iy]

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ._conditions import matched_rows, minibatch_samplers
 from ._device import usable_cores
 from ._engine import TrainingRecord, train_network
 from ._ode import integrate
@@ -57,6 +58,9 @@ class FlowMatchingConfig:
     tol: float = 1e-4
     n_iter_no_change: int = 10
     verbose: int = 0
+    # Trailing one-hot class columns of the rows (skot._conditions): rows
+    # are then drawn class by class and paired within their class.
+    n_conditions: int = 0
 
 
 def cfm_loss(velocity, x0, x1, t, noise, sigma) -> torch.Tensor:
@@ -87,11 +91,11 @@ def train_ot_cfm(
     batch_size = min(config.batch_size, len(X), len(Y))
     validate = None
     if validation is not None:
-        X_val, Y_val = validation
-        m = min(len(X_val), len(Y_val))
+        X_val, Y_val = matched_rows(*validation, config.n_conditions)
+        m = len(X_val)
         fixed = (
-            X_val[:m],
-            ot_pair(X_val[:m], Y_val[:m]),
+            X_val,
+            ot_pair(X_val, Y_val, config.n_conditions),
             torch.rand(m, 1, generator=gen, device=dev),
             torch.randn(m, X.shape[1], generator=gen, device=dev),
         )
@@ -100,8 +104,10 @@ def train_ot_cfm(
             with torch.no_grad():
                 return -cfm_loss(velocity, *fixed, config.sigma).item()
 
-    samplers = tuple(RowSampler(len(a), w, dev) for a, w in zip((X, Y), weights))
-    minibatches = _PairedMinibatches(X, Y, samplers, batch_size, config.max_iter, gen)
+    samplers, batch_size = minibatch_samplers((X, Y), weights, config.n_conditions, batch_size)
+    minibatches = _PairedMinibatches(
+        X, Y, samplers, batch_size, config.max_iter, gen, config.n_conditions
+    )
 
     def loss():
         x0, x1, t, noise = minibatches.next()
@@ -142,8 +148,11 @@ class _PairedMinibatches:
     look-ahead.
     """
 
-    def __init__(self, X, Y, samplers, batch_size: int, n_steps: int, gen: torch.Generator):
+    def __init__(
+        self, X, Y, samplers, batch_size: int, n_steps: int, gen: torch.Generator, n_conditions=0
+    ):
         self.X, self.Y, self.batch_size, self.gen = X, Y, batch_size, gen
+        self.n_conditions = n_conditions
         self.samplers = samplers  # the RowSampler of X's rows and of Y's
         self.remaining = n_steps
         self.ahead: deque = deque()
@@ -158,9 +167,9 @@ class _PairedMinibatches:
         noise = torch.randn(x0.shape, generator=gen, device=dev)
         if self.pool is None:
             pairing = Future()
-            pairing.set_result(ot_pair(x0, y))
+            pairing.set_result(ot_pair(x0, y, self.n_conditions))
         else:
-            pairing = self.pool.submit(ot_pair, x0, y)
+            pairing = self.pool.submit(ot_pair, x0, y, self.n_conditions)
         self.ahead.append((x0, pairing, t, noise, gen.get_state()))
         self.remaining -= 1
 

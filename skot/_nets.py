@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "MLP", "NoisyMap", "ResidualMLP", "TimeMLP"]
+__all__ = ["ACTIVATIONS", "MLP", "ConditionedField", "NoisyMap", "ResidualMLP", "TimeMLP"]
 
 _INV_SQRT2 = 1 / math.sqrt(2)
 
@@ -98,6 +98,42 @@ class TimeMLP(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
         return self.net(torch.cat([x, self.time_features(t, x.shape[0], x)], dim=1))
+
+
+class ConditionedField(nn.Module):
+    r"""Velocity of a flow that carries each row's class along unchanged.
+
+    The state is :math:`z = (x, e_c)`, a point and the one-hot code of its
+    class; the velocity is :math:`(v(x, e_c, t), 0)`, with :math:`v` a
+    :class:`TimeMLP` reading both. One network thus holds one flow per
+    class, and the class columns stay put, so a flow integrated from a row
+    of class :math:`c` stays in class :math:`c`.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_conditions: int,
+        hidden_layer_sizes: tuple[int, ...] = (128, 128),
+        activation: str = "silu",
+        n_frequencies: int = 2,
+    ):
+        super().__init__()
+        self.config = dict(
+            n_features=n_features,
+            n_conditions=n_conditions,
+            hidden_layer_sizes=tuple(hidden_layer_sizes),
+            activation=activation,
+            n_frequencies=n_frequencies,
+        )
+        self.n_conditions = n_conditions
+        self.field = TimeMLP(
+            n_features + n_conditions, n_features, hidden_layer_sizes, activation, n_frequencies
+        )
+
+    def forward(self, z: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
+        v = self.field(z, t)
+        return torch.cat([v, v.new_zeros(len(z), self.n_conditions)], dim=1)
 
 
 class ResidualMLP(nn.Module):

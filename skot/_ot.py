@@ -31,8 +31,16 @@ def assignment(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return perm
 
 
-def ot_pair(x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
-    """Rows of ``x1`` reordered to the exact OT pairing with ``x0`` (a minibatch)."""
+def ot_pair(x0: torch.Tensor, x1: torch.Tensor, n_conditions: int = 0) -> torch.Tensor:
+    """Rows of ``x1`` reordered to the exact OT pairing with ``x0`` (a minibatch).
+
+    With ``n_conditions``, the rows end in that many one-hot columns of
+    their class, and rows pair only within their class (each class must
+    have as many rows in ``x0`` as in ``x1``).
+    """
     cost = torch.cdist(x0.detach().double(), x1.detach().double()).square()
+    if n_conditions:
+        classes = [z[:, -n_conditions:].argmax(1) for z in (x0, x1)]
+        cost[classes[0][:, None] != classes[1][None, :]] = torch.inf
     _, perm = linear_sum_assignment(cost.cpu().numpy())
     return x1[torch.as_tensor(perm, device=x1.device)]

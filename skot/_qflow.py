@@ -12,6 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 
 from ._base import SkotEstimator, check_finite, predict_in_batches
+from ._conditions import with_one_hot
 from ._criteria import transport_score
 from ._device import build_module, module_to, to_numpy, to_tensor
 from ._domains import domain_array
@@ -21,7 +22,7 @@ from ._log_density import (
     end_and_log_det,
     standard_normal_log_density,
 )
-from ._nets import ACTIVATIONS, TimeMLP
+from ._nets import ACTIVATIONS, ConditionedField, TimeMLP
 from ._ode import SOLVERS, integrate, integrate_in_batches, time_grid
 from ._otflow import otflow_config
 from ._potential_training import fit_potential
@@ -244,6 +245,10 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
     normalizing_flow_ : bool
         Whether Q was N(0, I) (``fit`` without a target sample): the flow is
         then a normalising flow and :meth:`score_samples` gives log p(x).
+    conditions_ : ndarray of shape (n_classes,) or None
+        The sorted class labels of a conditional fit (``condition``), which
+        :meth:`transform` and the other methods then take for their rows;
+        None after an unconditional fit.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined when X has string feature names.
@@ -382,7 +387,17 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
     __metadata_request__transform = {"sample_domain": True}
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, *, sample_domain=None, sample_weight=None, target_sample_weight=None):
+    def fit(
+        self,
+        X,
+        y=None,
+        *,
+        sample_domain=None,
+        sample_weight=None,
+        target_sample_weight=None,
+        condition=None,
+        target_condition=None,
+    ):
         """Fit the flow from the rows of X (a sample of P) to those of y (of Q).
 
         Parameters
@@ -416,6 +431,17 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         target_sample_weight : array-like of shape (n_target_samples,), default=None
             The same for the rows of ``y``; not with ``sample_domain``
             (``sample_weight`` then weighs both domains) nor without ``y``.
+        condition : array-like of shape (n_samples,), default=None
+            Class labels of the rows of X (any sortable labels: integers,
+            strings) for a conditional transport: the mass of each class of
+            P goes to the same class of Q, by one network that reads the
+            class (docs/qflow.md, "Conditional transport"). With
+            ``sample_domain``, the labels of the rows of both domains.
+            :meth:`transform` and the other methods then take the labels of
+            their rows. Every class needs rows in both samples.
+        target_condition : array-like of shape (n_target_samples,), default=None
+            The class labels of the rows of ``y``; with ``condition``, and
+            not with ``sample_domain``.
 
         Returns
         -------
@@ -424,14 +450,25 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         # Nested parameters are checked before any work, whatever ``init``.
         otflow = self._otflow_init_config()
         samples = self._validate_fit_samples(
-            X, y, sample_domain, sample_weight, target_sample_weight
+            X, y, sample_domain, sample_weight, target_sample_weight, condition, target_condition
         )
-        X, Y, warm, dev, rng, gen, wx, wy, normalizing = samples
+        X, Y, warm, dev, rng, gen, wx, wy, normalizing, conditions = samples
         weights = (wx, wy)
+        if conditions is not None and self.init == "otflow" and not warm:
+            raise ValueError(
+                "A conditional transport starts from OT-CFM: init='otflow' has no "
+                "class-conditional form. Use init='ot-cfm'."
+            )
+        classes, (codes_x, codes_y) = self._fit_conditions(conditions, warm)
+        k = 0 if classes is None else len(classes)
 
         center, scale = (self.center_, self.scale_) if warm else self._normalisation(X, Y, wx, wy)
         Xn = to_tensor((X - center) / scale, dev)
         Yn = to_tensor((Y - center) / scale, dev)
+        if k:
+            # Each row carries its class as one-hot columns that the flow
+            # reads and never moves (skot._conditions).
+            Xn, Yn = with_one_hot(Xn, codes_x, k), with_one_hot(Yn, codes_y, k)
 
         validation = None
         if self.early_stopping:
@@ -446,13 +483,16 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
             velocity = copy.deepcopy(module_to(self.velocity_, dev))
         else:
             d, sizes, activation = X.shape[1], tuple(self.hidden_layer_sizes), self.activation
-            velocity = build_module(lambda: TimeMLP(d, d, sizes, activation), dev, gen)
+            if k:
+                velocity = build_module(lambda: ConditionedField(d, k, sizes, activation), dev, gen)
+            else:
+                velocity = build_module(lambda: TimeMLP(d, d, sizes, activation), dev, gen)
             if self.init == "otflow":
                 init_record = self._initialise_through_gaussian(
                     velocity, Xn, Yn, otflow, rng, gen, weights
                 )
             else:
-                config = self._flow_matching_config()
+                config = self._flow_matching_config(k)
                 init_record = train_ot_cfm(velocity, Xn, Yn, config, gen, validation, weights)
 
         validate = None
@@ -461,7 +501,7 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
             def validate():
                 return self._validation_score(velocity, *validation)
 
-        record = refine(velocity, Xn, Yn, self._refinement_config(), gen, validate, weights)
+        record = refine(velocity, Xn, Yn, self._refinement_config(k), gen, validate, weights)
 
         # Only now is fitted state written: a failure above leaves the
         # estimator as it was (unfitted, or its previous fit with warm_start).
@@ -480,13 +520,22 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
             self.init_n_iter_ = init_record.n_iter
         self.adapts_domains_ = sample_domain is not None
         self.normalizing_flow_ = normalizing
+        self.conditions_ = classes
         # On the validated array: the public method would warn that X has
         # no feature names when the fit was given a DataFrame.
-        self.transport_cost_ = float(np.average(self._transport_cost(X, dev), weights=wx))
+        self.transport_cost_ = float(np.average(self._transport_cost(X, dev, codes_x), weights=wx))
         return self
 
     def fit_transform(
-        self, X, y=None, *, sample_domain=None, sample_weight=None, target_sample_weight=None
+        self,
+        X,
+        y=None,
+        *,
+        sample_domain=None,
+        sample_weight=None,
+        target_sample_weight=None,
+        condition=None,
+        target_condition=None,
     ):
         """Fit, then transform the rows of X.
 
@@ -498,6 +547,8 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         sample_domain : array-like of shape (n_samples,), default=None
             As in :meth:`fit`: source rows are mapped onto the target domain
             and target rows are returned unchanged.
+        sample_weight, target_sample_weight, condition, target_condition
+            As in :meth:`fit`.
 
         Returns
         -------
@@ -509,8 +560,10 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
             sample_domain=sample_domain,
             sample_weight=sample_weight,
             target_sample_weight=target_sample_weight,
+            condition=condition,
+            target_condition=target_condition,
         )
-        return fitted.transform(X, sample_domain=sample_domain)
+        return fitted.transform(X, sample_domain=sample_domain, condition=condition)
 
     @staticmethod
     def _normalisation(X, Y, weights_x=None, weights_y=None):
@@ -524,8 +577,9 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         scale = float(np.sqrt(0.5 * (var_x.sum() + var_y.sum()) / X.shape[1]))
         return center, scale if scale > 0 else 1.0
 
-    def _flow_matching_config(self) -> FlowMatchingConfig:
+    def _flow_matching_config(self, n_conditions: int = 0) -> FlowMatchingConfig:
         return FlowMatchingConfig(
+            n_conditions=n_conditions,
             max_iter=self.init_max_iter,
             batch_size=self.init_batch_size,
             learning_rate_init=self.init_learning_rate_init,
@@ -536,8 +590,9 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
             verbose=self.verbose,
         )
 
-    def _refinement_config(self) -> RefinementConfig:
+    def _refinement_config(self, n_conditions: int = 0) -> RefinementConfig:
         return RefinementConfig(
+            n_conditions=n_conditions,
             gamma=self.gamma,
             n_intervals=self.n_intervals,
             n_substeps=self.n_substeps,
@@ -603,28 +658,37 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
 
     # ------------------------------------------------------------ transform
 
-    def _flow(self, X, dev, backward=False, times=None, all_states=False):
-        """The flow from the (validated) rows of X: its end points, or with
-        ``all_states`` its positions at every node."""
+    def _flow(self, X, dev, backward=False, times=None, all_states=False, codes=None):
+        """The flow from the (validated) rows of X, of classes ``codes`` for a
+        conditional flow: its end points, or with ``all_states`` its
+        positions at every node."""
         nodes = time_grid(self.n_intervals, device=dev) if times is None else times.to(dev)
         if backward:
             nodes = nodes.flip(0)
         method = "rk4" if all_states else self.solver
 
+        d = X.shape[1]
+
         def flow(x):
             states = integrate(self.velocity_, x, nodes, self.n_substeps_eval, method=method)
-            return torch.stack(states, 1) if all_states else states[-1]
+            # Without the class columns of a conditional flow.
+            return torch.stack(states, 1)[..., :d] if all_states else states[-1][:, :d]
 
         Xn = (X - self.center_) / self.scale_
+        if codes is not None:
+            Xn = with_one_hot(Xn, codes, len(self.conditions_))
         out = predict_in_batches(flow, Xn, self._inference_rows, dev)
         return (out * self.scale_ + self.center_).astype(X.dtype, copy=False)
 
-    def transform(self, X, sample_domain=None):
+    def transform(self, X, sample_domain=None, condition=None):
         """Push rows of X through the flow from time 0 to 1 (P towards Q).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+        condition : array-like of shape (n_samples,), default=None
+            The class label of each row, for a conditional flow (required
+            then, and refused otherwise); each one of the fit's classes.
         sample_domain : array-like of shape (n_samples,), default=None
             When given, only source rows (non-negative domain) are pushed;
             target rows are returned unchanged. When None, every row is
@@ -639,29 +703,34 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
             ``T(X)``, in X's float dtype.
         """
         X, dev = self._validate_predict_data(X)
+        if sample_domain is None and self.adapts_domains_:
+            return X.copy()
+        codes = self._prediction_codes(condition, len(X))
         if sample_domain is None:
-            return X.copy() if self.adapts_domains_ else self._flow(X, dev)
+            return self._flow(X, dev, codes=codes)
         source = domain_array(sample_domain, len(X)) >= 0
         out = X.copy()
         if source.any():
-            out[source] = self._flow(X[source], dev)
+            out[source] = self._flow(X[source], dev, codes=None if codes is None else codes[source])
         return out
 
-    def inverse_transform(self, X):
+    def inverse_transform(self, X, condition=None):
         """Pull rows back through the flow from time 1 to 0 (Q towards P).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+        condition : array-like of shape (n_samples,), default=None
+            The class label of each row, for a conditional flow.
 
         Returns
         -------
         ndarray of shape (n_samples, n_features)
         """
         X, dev = self._validate_predict_data(X)
-        return self._flow(X, dev, backward=True)
+        return self._flow(X, dev, backward=True, codes=self._prediction_codes(condition, len(X)))
 
-    def trajectory(self, X, times=None, *, inverse=False):
+    def trajectory(self, X, times=None, *, inverse=False, condition=None):
         """Positions of rows of X along the flow.
 
         Parameters
@@ -676,6 +745,8 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
             Carry X backwards from time 1 by the inverse flow. Positions are
             still listed at increasing times, so the last one is X itself
             (``times`` must then end at 1).
+        condition : array-like of shape (n_samples,), default=None
+            The class label of each row, for a conditional flow.
 
         Returns
         -------
@@ -691,10 +762,11 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
                 raise ValueError("With inverse=True, times must end at 1.")
             times = torch.as_tensor(times, dtype=torch.float32)
         X, dev = self._validate_predict_data(X)
-        path = self._flow(X, dev, times=times, all_states=True, backward=inverse)
+        codes = self._prediction_codes(condition, len(X))
+        path = self._flow(X, dev, times=times, all_states=True, backward=inverse, codes=codes)
         return np.ascontiguousarray(path[:, ::-1]) if inverse else path
 
-    def transport_cost(self, X):
+    def transport_cost(self, X, condition=None):
         r"""Discretised transport cost of each row of X along the flow.
 
         :math:`\sum_k \|x(t_k) - x(t_{k-1})\|^2 / h_k` on the training grid, in
@@ -704,17 +776,19 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+        condition : array-like of shape (n_samples,), default=None
+            The class label of each row, for a conditional flow.
 
         Returns
         -------
         ndarray of shape (n_samples,)
         """
         X, dev = self._validate_predict_data(X)
-        return self._transport_cost(X, dev)
+        return self._transport_cost(X, dev, self._prediction_codes(condition, len(X)))
 
-    def _transport_cost(self, X, dev):
+    def _transport_cost(self, X, dev, codes=None):
         """:meth:`transport_cost` of rows already validated."""
-        path = self._flow(X, dev, all_states=True).astype(np.float64)
+        path = self._flow(X, dev, all_states=True, codes=codes).astype(np.float64)
         h = np.diff(np.linspace(0.0, 1.0, self.n_intervals + 1))
         return (np.square(np.diff(path, axis=1)).sum(2) / h).sum(1)
 
@@ -766,7 +840,7 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         out = predict_in_batches(log_density, Xn, self._inference_rows, dev)
         return check_finite(out, "score_samples").astype(X.dtype, copy=False)
 
-    def score(self, X, y=None):
+    def score(self, X, y=None, condition=None, target_condition=None):
         """Held-out transport criterion, higher is better.
 
         Minus the sum of the map's Monge gap on X and the squared W2 distance
@@ -784,6 +858,10 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         y : array-like of shape (n_target_samples, n_features) or None
             Held-out sample of Q; a draw from N(0, I) when None or 1-D.
             Cost is cubic in the number of rows (exact assignments).
+        condition, target_condition : array-like, default=None
+            For a conditional flow, the class labels of the rows of X and of
+            y: the score is then the average of the classes' scores,
+            weighted by their shares of the rows of X.
 
         Returns
         -------
@@ -791,7 +869,20 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         """
         X, dev = self._validate_predict_data(X)
         Y = score_target_sample(y, X, self)
-        return transport_score(X, self._flow(X, dev), Y)
+        codes = self._prediction_codes(condition, len(X))
+        if codes is None:
+            return transport_score(X, self._flow(X, dev), Y)
+        target_codes = self._prediction_codes(target_condition, len(Y), "target_condition")
+        mapped = self._flow(X, dev, codes=codes)
+        scores, shares = [], []
+        for c in np.unique(codes):
+            rows, target_rows = codes == c, target_codes == c
+            if target_rows.sum() < 2 or rows.sum() < 2:
+                label = self.conditions_[c].tolist()
+                raise ValueError(f"score needs at least 2 rows of class {label!r} in X and y.")
+            scores.append(transport_score(X[rows], mapped[rows], Y[target_rows]))
+            shares.append(rows.mean())
+        return float(np.average(scores, weights=shares))
 
     # ------------------------------------------------------------ tags
 

@@ -32,12 +32,12 @@ from dataclasses import dataclass
 
 import torch
 
+from ._conditions import minibatch_samplers
 from ._device import build_module
 from ._engine import Player, Trainer, TrainingRecord
 from ._nets import MLP
 from ._ode import integrate, integrate_in_batches, time_grid
 from ._ratio import logistic_ratio_loss
-from ._weights import RowSampler
 
 __all__ = ["RefinementConfig", "inference_rows", "path_cost", "refine"]
 
@@ -62,6 +62,10 @@ class RefinementConfig:
     tol: float = 1e-4
     n_iter_no_change: int = 10
     verbose: int = 0
+    # Trailing one-hot class columns of the rows (skot._conditions): every
+    # minibatch then holds the same rows of each class from both sides, so
+    # the classifiers estimate the classes' KL terms, not their shares.
+    n_conditions: int = 0
 
 
 def inference_rows(batch_size: int) -> int:
@@ -114,8 +118,10 @@ def refine(
         verbose=config.verbose,
         desc="Q-flow refinement",
     )
-    refinement = _Refinement(velocity, X, Y, config, gen, trainer)
-    sampler_x, sampler_y = (RowSampler(len(a), w, a.device) for a, w in zip((X, Y), weights))
+    (sampler_x, sampler_y), batch_size = minibatch_samplers(
+        (X, Y), weights, config.n_conditions, min(config.batch_size, len(X), len(Y))
+    )
+    refinement = _Refinement(velocity, X, config, gen, trainer, batch_size)
     grid = time_grid(config.n_intervals, device=X.device)
     for flip in range(config.n_flips):
         # Fresh classifiers every flip. A classifier kept across flips
@@ -138,12 +144,12 @@ def refine(
 class _Refinement:
     """The phases of :func:`refine`, sharing its flow, samples and minibatch draws."""
 
-    def __init__(self, velocity, X, Y, config: RefinementConfig, gen, trainer: Trainer):
+    def __init__(self, velocity, X, config: RefinementConfig, gen, trainer: Trainer, batch: int):
         self.velocity, self.config, self.gen, self.trainer = velocity, config, gen, trainer
         self.d, self.device = X.shape[1], X.device
-        self.batch = min(config.batch_size, len(X), len(Y))
+        self.batch = batch
 
-    def draw(self, pool: torch.Tensor, sampler: RowSampler) -> torch.Tensor:
+    def draw(self, pool: torch.Tensor, sampler) -> torch.Tensor:
         """A minibatch drawn with replacement from the rows of ``pool``, by
         ``sampler`` (that of the sample whose rows, or pushed rows, they are)."""
         return pool[sampler.draw(self.batch, self.gen)]

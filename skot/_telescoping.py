@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import SkotEstimator, check_finite, predict_in_batches, standardisation
 from ._bridges import DirectBridge, FlowBridge, LinearBridge
+from ._conditions import with_one_hot
 from ._device import batches, build_module, module_to, to_tensor
 from ._engine import train_network
 from ._nets import ACTIVATIONS, TimeMLP
@@ -123,6 +124,10 @@ class TelescopingRatioEstimator(SkotEstimator):
         The network :math:`r(x, t)`, on standardised coordinates.
     transport_ : QFlowTransport or None
         The flow of the bridge (None unless ``bridge="qflow"``).
+    conditions_ : ndarray of shape (n_classes,) or None
+        The sorted class labels of a conditional fit (``condition``), which
+        :meth:`score_samples` and :meth:`predict_weights` then take for
+        their rows; None after an unconditional fit.
     grid_ : ndarray of shape (`n_intervals_` + 1,)
         Time grid of the bridge.
     mean_ : ndarray of shape (n_features,)
@@ -233,8 +238,18 @@ class TelescopingRatioEstimator(SkotEstimator):
     __metadata_request__fit = {"sample_domain": True}
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None, *, sample_domain=None, sample_weight=None, target_sample_weight=None):
-        """Fit the log ratio between the distributions of X's rows (P) and y's (Q).
+    def fit(
+        self,
+        X,
+        y=None,
+        *,
+        sample_domain=None,
+        sample_weight=None,
+        target_sample_weight=None,
+        condition=None,
+        target_condition=None,
+    ):
+        r"""Fit the log ratio between the distributions of X's rows (P) and y's (Q).
 
         Parameters
         ----------
@@ -262,14 +277,26 @@ class TelescopingRatioEstimator(SkotEstimator):
         target_sample_weight : array-like of shape (n_target_samples,), default=None
             The same for the rows of ``y``; not with ``sample_domain``
             (``sample_weight`` then weighs both domains) nor without ``y``.
+        condition : array-like of shape (n_samples,), default=None
+            Class labels of the rows of X, for the conditional ratio
+            :math:`\log q(x \mid c) - \log p(x \mid c)`: every bridge then
+            runs within the classes, the ratio network reads the class, and
+            the Q-flow bridge is a conditional QFlowTransport
+            (docs/qflow.md, "Conditional transport"). With
+            ``sample_domain``, the labels of the rows of both domains.
+        target_condition : array-like of shape (n_target_samples,), default=None
+            The class labels of the rows of ``y``.
 
         Returns
         -------
         self : TelescopingRatioEstimator
         """
-        X, Y, warm, dev, rng, gen, wx, wy, _ = self._validate_fit_samples(
-            X, y, sample_domain, sample_weight, target_sample_weight
+        samples = self._validate_fit_samples(
+            X, y, sample_domain, sample_weight, target_sample_weight, condition, target_condition
         )
+        X, Y, warm, dev, rng, gen, wx, wy, _, conditions = samples
+        classes, codes = self._fit_conditions(conditions, warm)
+        k = 0 if classes is None else len(classes)
 
         if warm:
             mean, scale, transport = self.mean_, self.scale_, self.transport_
@@ -281,23 +308,49 @@ class TelescopingRatioEstimator(SkotEstimator):
             grid = time_grid(1 if self.bridge == "none" else self.n_intervals, device=dev)
             transport = None
             if self.bridge == "qflow":
-                transport = self._fitted_transport(X, Y, rng, wx, wy)
-            d, sizes, act = X.shape[1], tuple(self.hidden_layer_sizes), self.activation
+                transport = self._fitted_transport(X, Y, rng, wx, wy, conditions)
+            d, sizes, act = X.shape[1] + k, tuple(self.hidden_layer_sizes), self.activation
             ratio = build_module(lambda: TimeMLP(d, 1, sizes, act), dev, gen)
 
+        # The held-out split draws row numbers, so that the class codes
+        # follow their rows (the same draws as splitting the rows).
+        rows_x, rows_y = np.arange(len(X)), np.arange(len(Y))
         val = None
         if self.early_stopping:
-            X_val, X, wx = split_weighted_rows(X, wx, self.validation_fraction, rng)
-            Y_val, Y, wy = split_weighted_rows(Y, wy, self.validation_fraction, rng)
-        train = self._bridge(X, Y, grid, transport, mean, scale, dev, (wx, wy))
-        if self.early_stopping:
-            val = self._bridge(X_val, Y_val, grid, transport, mean, scale, dev)
+            val_x, rows_x, wx = split_weighted_rows(rows_x, wx, self.validation_fraction, rng)
+            val_y, rows_y, wy = split_weighted_rows(rows_y, wy, self.validation_fraction, rng)
+            val = self._bridge(
+                X,
+                Y,
+                (val_x, val_y),
+                grid,
+                transport,
+                mean,
+                scale,
+                dev,
+                classes=classes,
+                codes=codes,
+            )
+        train = self._bridge(
+            X,
+            Y,
+            (rows_x, rows_y),
+            grid,
+            transport,
+            mean,
+            scale,
+            dev,
+            (wx, wy),
+            classes=classes,
+            codes=codes,
+        )
         record = self._train(ratio, train, val, gen)
 
         # Fitted state is written only now: a failure above leaves the
         # estimator as it was.
         self.ratio_ = ratio.eval().requires_grad_(False)
         self.transport_ = transport
+        self.conditions_ = classes
         self.grid_ = grid.cpu().double().numpy()
         self.mean_ = np.asarray(mean, dtype=np.float64)
         self.scale_ = np.asarray(scale, dtype=np.float64)
@@ -307,7 +360,7 @@ class TelescopingRatioEstimator(SkotEstimator):
         self.n_iter_ = record.n_iter
         return self
 
-    def _fitted_transport(self, X, Y, rng, weights_x, weights_y):
+    def _fitted_transport(self, X, Y, rng, weights_x, weights_y, conditions=None):
         if self.transport is None:
             transport = QFlowTransport(device=self.device, verbose=self.verbose)
         else:
@@ -321,29 +374,73 @@ class TelescopingRatioEstimator(SkotEstimator):
                         f"transport was fitted on {self.transport.n_features_in_} features, "
                         f"but X has {X.shape[1]}."
                     )
+                fitted = getattr(self.transport, "conditions_", None)
+                fitted = None if fitted is None else fitted.tolist()
+                classes = None if conditions is None else np.unique(np.concatenate(conditions))
+                classes = None if classes is None else classes.tolist()
+                if fitted != classes:
+                    raise ValueError(
+                        f"transport was fitted with classes {fitted}, but the ratio is "
+                        f"fitted with {classes}."
+                    )
                 return self.transport
         if transport.get_params().get("random_state", 0) is None:
             transport.set_params(random_state=int(rng.randint(2**31)))
-        weights = {"sample_weight": weights_x, "target_sample_weight": weights_y}
-        # Only weights that exist are passed: a transport of the user's own
-        # need not take them.
-        return transport.fit(X, Y, **{key: w for key, w in weights.items() if w is not None})
+        extra = {"sample_weight": weights_x, "target_sample_weight": weights_y}
+        if conditions is not None:
+            extra.update(condition=conditions[0], target_condition=conditions[1])
+        # Only what exists is passed: a transport of the user's own need not
+        # take weights or conditions.
+        return transport.fit(X, Y, **{key: v for key, v in extra.items() if v is not None})
 
-    def _bridge(self, X, Y, grid, transport, mean, scale, dev, weights=(None, None)):
-        """The bridge from rows of X to rows of Y, on standardised coordinates,
-        drawing rows in proportion to ``weights``."""
+    def _bridge(
+        self,
+        X,
+        Y,
+        rows,
+        grid,
+        transport,
+        mean,
+        scale,
+        dev,
+        weights=(None, None),
+        *,
+        classes=None,
+        codes=(None, None),
+    ):
+        """The bridge from ``rows`` of X to ``rows`` of Y (a pair of row
+        numbers), on standardised coordinates, drawing rows in proportion to
+        ``weights``. With ``classes``, the rows' ``codes`` follow them as
+        one-hot columns, and the bridge runs within the classes."""
+        k = 0 if classes is None else len(classes)
+        (X, codes_x), (Y, codes_y) = (
+            (Z[r], None if c is None else c[r]) for Z, c, r in zip((X, Y), codes, rows)
+        )
 
-        def standardised(a):
-            return to_tensor((a - mean) / scale, dev)
+        def standardised(a, a_codes):
+            a = to_tensor((a - mean) / scale, dev)
+            if not k:
+                return a
+            if a.dim() == 2:
+                return with_one_hot(a, a_codes, k)
+            # Trajectories: the same class columns at every node.
+            one_hot = with_one_hot(a.new_zeros(len(a), 0), a_codes, k)
+            return torch.cat([a, one_hot[:, None, :].expand(-1, a.shape[1], -1)], dim=2)
 
         if self.bridge == "none":
-            return DirectBridge(standardised(X), standardised(Y), weights)
+            return DirectBridge(standardised(X, codes_x), standardised(Y, codes_y), weights, k)
         if self.bridge == "linear":
-            return LinearBridge(standardised(X), standardised(Y), grid, weights)
+            ends = standardised(X, codes_x), standardised(Y, codes_y)
+            return LinearBridge(*ends, grid, weights, k)
         times = grid.cpu().double().numpy()
-        forward = transport.trajectory(X, times=times)  # [n, K + 1, d]
-        backward = transport.trajectory(Y, times=times, inverse=True)
-        return FlowBridge(standardised(forward), standardised(backward), grid, weights)
+        # Labels only for a conditional transport: a transport of the user's
+        # own need not take them.
+        labels_x = {} if not k else {"condition": classes[codes_x]}
+        labels_y = {} if not k else {"condition": classes[codes_y]}
+        forward = transport.trajectory(X, times=times, **labels_x)  # [n, K + 1, d]
+        backward = transport.trajectory(Y, times=times, inverse=True, **labels_y)
+        ends = standardised(forward, codes_x), standardised(backward, codes_y)
+        return FlowBridge(*ends, grid, weights, k)
 
     def _train(self, ratio, train, val, gen):
         """The telescoping loss on minibatches of every distribution of the
@@ -375,18 +472,27 @@ class TelescopingRatioEstimator(SkotEstimator):
         total = 0.0
         with torch.no_grad():
             for s in batches(n, self.batch_size):
-                states = val.states(ix[s], iy[s])
+                if val.n_conditions:
+                    # Rows drawn class by class (from the fixed generator),
+                    # so that each minibatch pairs rows within their class.
+                    states = val.draw(max(s.stop - s.start, val.n_conditions), gen)
+                else:
+                    states = val.states(ix[s], iy[s])
                 total += telescoping_loss(ratio, states, val.grid).item() * (s.stop - s.start)
         return total / n
 
     # ------------------------------------------------------------ predict
 
-    def score_samples(self, X):
+    def score_samples(self, X, condition=None):
         r"""Estimated log ratio :math:`\log q(x) - \log p(x)` of each row of X.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+        condition : array-like of shape (n_samples,), default=None
+            The class label of each row, after a conditional fit (required
+            then, refused otherwise): the ratio is then
+            :math:`\log q(x \mid c) - \log p(x \mid c)`.
 
         Returns
         -------
@@ -394,10 +500,10 @@ class TelescopingRatioEstimator(SkotEstimator):
             In nats, in X's float dtype.
         """
         X, dev = self._validate_predict_data(X)
-        return self._log_ratio(X, dev)
+        return self._log_ratio(X, dev, self._prediction_codes(condition, len(X)))
 
-    def _log_ratio(self, X, dev):
-        """:meth:`score_samples` of rows already validated."""
+    def _log_ratio(self, X, dev, codes=None):
+        """:meth:`score_samples` of rows already validated, of classes ``codes``."""
         grid = torch.as_tensor(self.grid_, dtype=torch.float32, device=dev)
         K = len(grid) - 1
 
@@ -406,10 +512,12 @@ class TelescopingRatioEstimator(SkotEstimator):
             return R.sum(0)
 
         Xn = (X - self.mean_) / self.scale_
+        if codes is not None:
+            Xn = with_one_hot(Xn, codes, len(self.conditions_))
         out = predict_in_batches(log_ratio, Xn, self.batch_size, dev)
         return check_finite(out, "score_samples").astype(X.dtype, copy=False)
 
-    def predict_weights(self, X, normalize=False):
+    def predict_weights(self, X, normalize=False, condition=None):
         """Importance weights ``q(x) / p(x)`` of the rows of X.
 
         Parameters
@@ -418,12 +526,14 @@ class TelescopingRatioEstimator(SkotEstimator):
         normalize : bool, default=False
             Rescale the weights to mean 1 over the rows of X (computed stably
             from the log ratios, so large ratios do not overflow).
+        condition : array-like of shape (n_samples,), default=None
+            The class label of each row, after a conditional fit.
 
         Returns
         -------
         ndarray of shape (n_samples,)
         """
-        log_ratio = self.score_samples(X)
+        log_ratio = self.score_samples(X, condition=condition)
         dtype = log_ratio.dtype
         log_ratio = log_ratio.astype(np.float64)
         if normalize:
@@ -435,7 +545,7 @@ class TelescopingRatioEstimator(SkotEstimator):
             )
         return np.exp(log_ratio).astype(dtype)
 
-    def score(self, X, y=None):
+    def score(self, X, y=None, condition=None, target_condition=None):
         r"""Held-out criterion, higher is better: minus the balanced logistic loss.
 
         :math:`-\big(\mathrm{mean}_X\, \mathrm{softplus}(\hat R) +
@@ -450,6 +560,9 @@ class TelescopingRatioEstimator(SkotEstimator):
             Held-out sample of P.
         y : array-like of shape (n_target_samples, n_features) or None
             Held-out sample of Q; a draw from N(0, I) when None or 1-D.
+        condition, target_condition : array-like, default=None
+            After a conditional fit, the class labels of the rows of X and
+            of y.
 
         Returns
         -------
@@ -457,10 +570,12 @@ class TelescopingRatioEstimator(SkotEstimator):
         """
         X, dev = self._validate_predict_data(X)
         Y = score_target_sample(y, X, self)
+        codes_x = self._prediction_codes(condition, len(X))
+        codes_y = self._prediction_codes(target_condition, len(Y), "target_condition")
         # On the validated arrays: the public method would warn that they
         # have no feature names when the fit was given a DataFrame.
-        r_p = torch.as_tensor(self._log_ratio(X, dev), dtype=torch.float64)
-        r_q = torch.as_tensor(self._log_ratio(Y, dev), dtype=torch.float64)
+        r_p = torch.as_tensor(self._log_ratio(X, dev, codes_x), dtype=torch.float64)
+        r_q = torch.as_tensor(self._log_ratio(Y, dev, codes_y), dtype=torch.float64)
         return -float(F.softplus(r_p).mean() + F.softplus(-r_q).mean())
 
     # ------------------------------------------------------------ tags

@@ -33,7 +33,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils._metadata_requests import SIMPLE_METHODS, MetadataRequest
 from torch import nn
 
-from ._nets import MLP, NoisyMap, ResidualMLP, TimeMLP
+from ._nets import MLP, ConditionedField, NoisyMap, ResidualMLP, TimeMLP
 from ._otflow import OTFlowDensity
 from ._potential import OTPotential
 from ._qflow import QFlowTransport
@@ -50,7 +50,10 @@ ESTIMATORS = {
     cls.__name__: cls
     for cls in (QFlowTransport, TelescopingRatioEstimator, OTFlowDensity, SJKOGenerator)
 }
-NETWORKS = {cls.__name__: cls for cls in (MLP, TimeMLP, ResidualMLP, NoisyMap, OTPotential)}
+NETWORKS = {
+    cls.__name__: cls
+    for cls in (MLP, TimeMLP, ConditionedField, ResidualMLP, NoisyMap, OTPotential)
+}
 
 # Every encoded object that is not plain data is a dict with this key,
 # naming its kind; plain dicts may not use it.
@@ -215,7 +218,9 @@ def _encode_array(array: np.ndarray, where: str) -> dict:
         return {TAG: "ndarray", "data": data, "dtype": array.dtype.str}
     if array.dtype.kind in "UO" and all(isinstance(item, str) for item in array.flat):
         # Feature names: scikit-learn keeps them as an object array of str.
-        return {TAG: "strings", "items": list(array.flat), "shape": array.shape}
+        kind = array.dtype.str if array.dtype.kind == "U" else "object"
+        items = [str(item) for item in array.flat]
+        return {TAG: "strings", "items": items, "shape": array.shape, "dtype": kind}
     raise TypeError(f"{where}: a skot model file cannot hold an array of dtype {array.dtype}.")
 
 
@@ -300,8 +305,13 @@ def _decode_array(record: dict, where: str) -> np.ndarray:
 def _decode_strings(record: dict, where: str) -> np.ndarray:
     items = _field(record, "items", list, where)
     shape = _field(record, "shape", tuple, where)
+    dtype = _field(record, "dtype", str, where)
     if not all(isinstance(item, str) for item in items):
         raise ValueError(f"{where}: a string array holds something other than str.")
+    if dtype != "object":
+        if np.dtype(dtype).kind != "U":
+            raise ValueError(f"{where}: string array dtype {dtype} is not a str dtype.")
+        return np.array(items, dtype=dtype).reshape(shape)
     array = np.empty(len(items), dtype=object)
     array[:] = items
     return array.reshape(shape)

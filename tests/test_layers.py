@@ -12,7 +12,7 @@ import skot
 # the layers below its own, and those of its own layer listed before it;
 # anything else is an upward import (or a cycle).
 LAYERS = {
-    "plumbing": ["exceptions", "_device", "_validation", "_weights", "_domains"],
+    "plumbing": ["exceptions", "_device", "_validation", "_weights", "_conditions", "_domains"],
     "numerics": [
         "_nets",
         "_ode",

@@ -180,7 +180,10 @@ def test_weights_are_exponentiated_log_ratios(fitted, shifted):
 
 
 def test_weights_that_overflow_raise(fitted, shifted, monkeypatch):
-    monkeypatch.setattr(type(fitted), "score_samples", lambda self, X: np.full(len(X), 800.0))
+    def huge(self, X, condition=None):
+        return np.full(len(X), 800.0)
+
+    monkeypatch.setattr(type(fitted), "score_samples", huge)
     with pytest.raises(OverflowError, match="normalize=True"):
         fitted.predict_weights(shifted[0])
     assert np.isfinite(fitted.predict_weights(shifted[0], normalize=True)).all()

@@ -532,6 +532,97 @@ M += [
         ["tests/test_io.py::test_metadata_requests_survive"],
     ),
 ]
+M += [
+    (
+        "conditions: OT pairs across classes",
+        "skot/_ot.py",
+        "        cost[classes[0][:, None] != classes[1][None, :]] = torch.inf",
+        "        pass",
+        [
+            "tests/test_conditions.py::test_ot_pairing_stays_within_classes",
+            "tests/test_conditions.py::"
+            "test_each_class_goes_to_its_own_class_and_an_unconditional_fit_does_not",
+        ],
+    ),
+    (
+        "conditions: minibatches not stratified",
+        "skot/_conditions.py",
+        "    if not n_conditions:\n        samplers = tuple(",
+        "    if True:\n        samplers = tuple(",
+        ["tests/test_conditions.py::test_class_shares_of_a_minibatch_are_those_of_p_on_both_sides"],
+    ),
+    (
+        "conditions: the field moves the class columns",
+        "skot/_nets.py",
+        "v.new_zeros(len(z), self.n_conditions)",
+        "v.new_ones(len(z), self.n_conditions)",
+        ["tests/test_conditions.py::test_the_conditioned_field_never_moves_the_class_columns"],
+    ),
+    (
+        "conditions: zero-weight rows keep their labels",
+        "skot/_base.py",
+        "            labels = labels[weights > 0]  # the rows positive_rows keeps",
+        "            pass",
+        ["tests/test_conditions.py::test_conditions_with_sample_domain_and_weights"],
+    ),
+    (
+        "conditions: class shares rounded without the minimum row",
+        "skot/_conditions.py",
+        "        counts[np.argmax(counts)] -= 1\n        counts[c] = 1",
+        "        pass",
+        [
+            "tests/test_conditions.py::test_class_counts_are_proportional_with_one_row_of_each_at_least"
+        ],
+    ),
+    (
+        "io: string arrays lose their dtype",
+        "skot/io.py",
+        '        kind = array.dtype.str if array.dtype.kind == "U" else "object"',
+        '        kind = "object"',
+        ["tests/test_io.py::test_a_loaded_model_has_the_same_state_and_bit_identical_outputs"],
+    ),
+]
+M += [
+    (
+        "da: every source class is transported",
+        "skot/da.py",
+        "        moves = np.isin(y_source, pseudo)",
+        "        moves = np.ones(len(y_source), dtype=bool)",
+        ["tests/test_da.py::test_source_classes_that_no_target_row_gets_stay_where_they_are"],
+    ),
+    (
+        "da: the classifier refitted on the source rows where they were",
+        "skot/da.py",
+        "        estimator = clone(self.estimator).fit(X_train, y_source)",
+        "        estimator = clone(self.estimator).fit(X_source, y_source)",
+        [
+            "tests/test_da.py::"
+            "test_conditional_transport_beats_plain_transport_and_no_adaptation_under_label_shift"
+        ],
+    ),
+]
+M += [
+    (
+        "conditions: the linear bridge mixes the class columns",
+        "skot/_bridges.py",
+        "        if not self.n_conditions:\n            return [torch.sqrt(1 - a * a) * x + a * y",
+        "        if True:\n            return [torch.sqrt(1 - a * a) * x + a * y",
+        [
+            "tests/test_conditions.py::"
+            "test_the_linear_bridge_mixes_rows_of_one_class_and_keeps_their_class_columns"
+        ],
+    ),
+    (
+        "conditions: stratified draws not interleaved",
+        "skot/_conditions.py",
+        "        return torch.cat(drawn)[self.order]",
+        "        return torch.cat(drawn)",
+        [
+            "tests/test_conditions.py::"
+            "test_stratified_draws_hold_each_class_in_its_count_interleaved_the_same_way"
+        ],
+    ),
+]
 only = sys.argv[1:]
 for name, path, old, new, tests in M:
     if only and not any(o in name for o in only):
