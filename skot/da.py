@@ -12,6 +12,8 @@ are which: non-negative for source rows, negative for target rows.
   rows only, never on the -1 placeholders.
 - :class:`ImportanceWeightedEstimator` trains it on the source rows weighted
   by ``q(x) / p(x)`` from :class:`~skot.TelescopingRatioEstimator`.
+- :class:`ConditionalTransportEstimator` pseudo-labels the target rows and
+  trains on the source rows carried to the target within their classes.
 - :func:`make_da_pipeline` puts this in one line.
 
 Why the source is carried to the target, and not the target to the source:
@@ -30,10 +32,16 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._domains import source_rows
+from ._qflow import QFlowTransport
 from ._telescoping import TelescopingRatioEstimator
 from ._weights import sample_weight_array
 
-__all__ = ["FitOnSource", "ImportanceWeightedEstimator", "make_da_pipeline"]
+__all__ = [
+    "ConditionalTransportEstimator",
+    "FitOnSource",
+    "ImportanceWeightedEstimator",
+    "make_da_pipeline",
+]
 
 
 def _inner_has(method):
@@ -323,13 +331,105 @@ class ImportanceWeightedEstimator(_SourceTrained):
         return self._finish(estimator)
 
 
+class ConditionalTransportEstimator(_SourceTrained):
+    """Fit a classifier on the source rows carried, class by class, onto the target.
+
+    An unconditional transport of the source onto the target moves mass
+    to wherever the target's mass is nearest, and where the domains' class
+    shares differ, or their classes lie close, it carries rows of one class
+    onto another class's region: the classifier then learns wrong labels
+    there. This meta-estimator labels the target rows with the classifier
+    fitted on the source (pseudo-labels), fits a class-conditional
+    :class:`~skot.QFlowTransport` from the source rows, labelled by ``y``,
+    to the target rows, labelled by the pseudo-labels, and fits the
+    classifier again on the source rows transported within their classes.
+
+    Source rows of a class that no target row is pseudo-labelled with have
+    nowhere to go within their class: they are kept as they are (the
+    pseudo-labels may be wrong) and said in ``untransported_classes_``.
+
+    Parameters
+    ----------
+    estimator : classifier
+        Fitted twice: on the source rows (for the pseudo-labels), then on
+        the transported source rows. Cloned at fit.
+    transport : QFlowTransport, default=None
+        The conditional transport; ``QFlowTransport()`` when None. Cloned
+        at fit.
+
+    Attributes
+    ----------
+    estimator_ : classifier
+        The classifier fitted on the transported source rows.
+    transport_ : QFlowTransport
+        The conditional flow from the source to the target rows.
+    pseudo_labels_ : ndarray of shape (n_target_samples,)
+        The first classifier's labels of the target rows.
+    untransported_classes_ : ndarray
+        Source classes that no target row was pseudo-labelled with.
+    classes_ : ndarray
+    n_features_in_ : int
+
+    See Also
+    --------
+    skot.QFlowTransport : ``condition`` and ``target_condition`` in ``fit``.
+    """
+
+    def __init__(self, estimator, transport=None):
+        self.estimator = estimator
+        self.transport = transport
+
+    def fit(self, X, y, sample_domain=None):
+        """Pseudo-label the target, transport within classes, fit on the result.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Stacked rows of every domain.
+        y : array-like of shape (n_samples,)
+            Labels, -1 on target rows.
+        sample_domain : array-like of shape (n_samples,), default=None
+            Non-negative on source rows, negative on target rows. When None,
+            the target rows are those labelled -1.
+
+        Returns
+        -------
+        self : ConditionalTransportEstimator
+        """
+        X, y, source = self._split(X, y, sample_domain)
+        if (~source).sum() < 2:
+            raise ValueError("A conditional transport needs at least 2 target rows.")
+        X_source, X_target = _safe_indexing(X, source), _safe_indexing(X, ~source)
+        y_source = y[source]
+        first = clone(self.estimator).fit(X_source, y_source)
+        pseudo = np.asarray(first.predict(X_target))
+        moves = np.isin(y_source, pseudo)
+        transport = clone(QFlowTransport() if self.transport is None else self.transport)
+        transport.fit(
+            _safe_indexing(X_source, moves),
+            X_target,
+            condition=y_source[moves],
+            target_condition=pseudo,
+        )
+        X_train = np.array(X_source, dtype=np.float64)  # float, in the source's row order
+        X_train[moves] = transport.transform(
+            _safe_indexing(X_source, moves), condition=y_source[moves]
+        )
+        estimator = clone(self.estimator).fit(X_train, y_source)
+        self.transport_ = transport
+        self.pseudo_labels_ = pseudo
+        self.untransported_classes_ = np.unique(y_source[~moves])
+        return self._finish(estimator)
+
+
 def make_da_pipeline(*steps, memory=None, verbose=False):
     """A Pipeline for domain adaptation whose last step fits on source rows.
 
     The same as :func:`sklearn.pipeline.make_pipeline`, except that the
     final estimator is wrapped in :class:`FitOnSource` (unless it already is
-    one, or an :class:`ImportanceWeightedEstimator`), so that the -1 labels
-    of target rows never reach it.
+    one, an :class:`ImportanceWeightedEstimator` or a
+    :class:`ConditionalTransportEstimator`), so that the -1 labels of target
+    rows never reach it.
 
     Pass ``sample_domain`` to ``fit`` as routed metadata (with
     ``sklearn.set_config(enable_metadata_routing=True)``), or, without

@@ -10,7 +10,12 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 
 from skot import QFlowTransport, TelescopingRatioEstimator
-from skot.da import FitOnSource, ImportanceWeightedEstimator, make_da_pipeline
+from skot.da import (
+    ConditionalTransportEstimator,
+    FitOnSource,
+    ImportanceWeightedEstimator,
+    make_da_pipeline,
+)
 from skot.metrics import ImportanceWeightedScorer, prediction_entropy_scorer, transport_scorer
 
 # Enough for a translation and a rescaling in 2-D, in a few seconds.
@@ -201,3 +206,54 @@ def test_skot_flow_inside_a_skada_pipeline(shifted):
         pipe.fit(X, y, sample_domain=domain)
         accuracy = (pipe.predict(Xt) == yt).mean()
     assert accuracy > 0.95
+
+
+def label_shifted_blobs(random_state=5):
+    """Two classes at (-1.5, 0) and (1.5, 0), half the source rows each; in
+    the target, moved by (1, 0), class 0 holds 80% of the rows. An
+    unconditional transport must carry source rows of class 1 into the
+    target's class-0 cluster to match its mass."""
+    rng = np.random.default_rng(random_state)
+
+    def blob(n, x):
+        return rng.normal(size=(n, 2)) * 0.5 + [x, 0.0]
+
+    Xs, ys = np.vstack([blob(200, -1.5), blob(200, 1.5)]), np.repeat([0, 1], 200)
+    Xt, yt = np.vstack([blob(320, -0.5), blob(80, 2.5)]), np.repeat([0, 1], [320, 80])
+    X, y = np.vstack([Xs, Xt]), np.r_[ys, -np.ones(400, dtype=int)]
+    return X, y, np.r_[np.ones(400, dtype=int), -np.ones(400, dtype=int)], Xt, yt
+
+
+def test_conditional_transport_beats_plain_transport_and_no_adaptation_under_label_shift():
+    X, y, domain, Xt, yt = label_shifted_blobs()
+    flow = dict(init_max_iter=400, max_iter=10, classifier_warmup=20, n_flips=1, random_state=0)
+    source = domain > 0
+    unadapted = LogisticRegression().fit(X[source], y[source])
+    plain = make_da_pipeline(QFlowTransport(**flow), LogisticRegression())
+    plain.fit(X, y, qflowtransport__sample_domain=domain)
+    conditional = ConditionalTransportEstimator(LogisticRegression(), QFlowTransport(**flow))
+    conditional.fit(X, y, sample_domain=domain)
+
+    def accuracy(model):
+        return np.mean(model.predict(Xt) == yt)
+
+    # Measured on seeds 0-2 of the same construction: unadapted 0.83-0.88,
+    # plain transport 0.71-0.72, conditional 0.89-0.93.
+    assert accuracy(conditional) >= accuracy(unadapted) + 0.03
+    assert accuracy(conditional) >= accuracy(plain) + 0.1
+    np.testing.assert_array_equal(conditional.pseudo_labels_, unadapted.predict(Xt))
+    assert conditional.untransported_classes_.size == 0
+    assert make_da_pipeline(conditional).steps[-1][1] is conditional  # not wrapped again
+
+
+def test_source_classes_that_no_target_row_gets_stay_where_they_are():
+    X, y, domain, Xt, _ = label_shifted_blobs()
+    X = X.copy()
+    X[domain < 0] = Xt - [5.0, 0.0]  # every target row now looks like class 0
+    flow = QFlowTransport(init_max_iter=20, n_flips=0, random_state=0)
+    model = ConditionalTransportEstimator(LogisticRegression(), flow).fit(
+        X, y, sample_domain=domain
+    )
+    np.testing.assert_array_equal(model.untransported_classes_, [1])
+    assert set(model.transport_.conditions_) == {0}
+    np.testing.assert_array_equal(model.classes_, [0, 1])
