@@ -149,9 +149,7 @@ class StratifiedRowSampler:
         """``batch_size`` (the sum of the counts) row indices, with replacement."""
         if batch_size != self.batch_size:
             raise ValueError(f"This sampler draws {self.batch_size} rows, not {batch_size}.")
-        drawn = [
-            rows[sampler.draw(n, gen)] for (rows, sampler), n in zip(self.blocks, self.counts)
-        ]
+        drawn = [rows[sampler.draw(n, gen)] for (rows, sampler), n in zip(self.blocks, self.counts)]
         return torch.cat(drawn)[self.order]
 
 
