@@ -25,9 +25,31 @@ from ._ratio import integrated_log_ratio, telescoping_loss
 from ._validation import score_target_sample
 from ._weights import split_weighted_rows, stacked_weights
 
-__all__ = ["TelescopingRatioEstimator"]
+__all__ = ["TelescopingRatioEstimator", "safeguarded_log_weights"]
 
 _VALIDATION_ROWS = 8192  # cap on the rows the held-out score is computed on
+
+
+def safeguarded_log_weights(log_ratio: np.ndarray, max_weight="sqrt-n", power=1.0) -> np.ndarray:
+    """Log importance weights flattened by ``power``, then capped at
+    ``max_weight`` times their mean over the rows (``"sqrt-n"``: the square
+    root of the number of rows), in log space so that nothing overflows.
+    See :meth:`TelescopingRatioEstimator.predict_weights`."""
+    if isinstance(power, bool) or not isinstance(power, Real) or not 0 < power <= 1:
+        raise ValueError(f"power must be a number in (0, 1]; got {power!r}.")
+    if max_weight is not None and max_weight != "sqrt-n":
+        if isinstance(max_weight, bool) or not isinstance(max_weight, Real) or max_weight <= 1:
+            raise ValueError(
+                f'max_weight must be "sqrt-n", a number above 1 or None; got {max_weight!r}.'
+            )
+    dtype = log_ratio.dtype
+    log_w = power * log_ratio.astype(np.float64)
+    n = len(log_w)
+    if max_weight is None or n == 0:
+        return log_w.astype(dtype)
+    cap = 0.5 * np.log(n) if max_weight == "sqrt-n" else np.log(max_weight)
+    log_mean = np.logaddexp.reduce(log_w) - np.log(n)
+    return np.minimum(log_w, log_mean + cap).astype(dtype)
 
 
 class TelescopingRatioEstimator(SkotEstimator):
@@ -517,8 +539,26 @@ class TelescopingRatioEstimator(SkotEstimator):
         out = predict_in_batches(log_ratio, Xn, self.batch_size, dev)
         return check_finite(out, "score_samples").astype(X.dtype, copy=False)
 
-    def predict_weights(self, X, normalize=False, condition=None):
-        """Importance weights ``q(x) / p(x)`` of the rows of X.
+    def predict_weights(
+        self, X, normalize=False, condition=None, *, max_weight="sqrt-n", power=1.0
+    ):
+        r"""Importance weights ``q(x) / p(x)`` of the rows of X, with safeguards.
+
+        A few rows where the estimated ratio is huge can take nearly all the
+        weight, and an estimator trained on such weights learns from those
+        rows alone. Two safeguards, applied in this order:
+
+        - flattening (Shimodaira 2000): the weights raised to ``power`` in
+          (0, 1], which trades the weighting's bias for its variance
+          (``power=0`` would be no weighting at all);
+        - truncation (Ionides 2008): no weight above ``max_weight`` times
+          the mean (flattened) weight over the rows of X; the default
+          ``"sqrt-n"`` caps at :math:`\sqrt{n}` times the mean, for ``n``
+          rows, a cap that grows with the rows, so that the truncated
+          weights stay consistent.
+
+        See docs/telescoping.md, "Importance weights", for how the defaults
+        were measured.
 
         Parameters
         ----------
@@ -528,22 +568,56 @@ class TelescopingRatioEstimator(SkotEstimator):
             from the log ratios, so large ratios do not overflow).
         condition : array-like of shape (n_samples,), default=None
             The class label of each row, after a conditional fit.
+        max_weight : "sqrt-n", float > 1 or None, default="sqrt-n"
+            The cap, as a multiple of the mean weight over the rows of X;
+            None for no cap. The cap depends on the rows passed together.
+        power : float in (0, 1], default=1.0
+            The flattening exponent; 1 leaves the ratios as estimated.
 
         Returns
         -------
         ndarray of shape (n_samples,)
+
+        See Also
+        --------
+        effective_sample_size : What the weights leave of the rows.
         """
-        log_ratio = self.score_samples(X, condition=condition)
-        dtype = log_ratio.dtype
-        log_ratio = log_ratio.astype(np.float64)
+        log_w = safeguarded_log_weights(
+            self.score_samples(X, condition=condition), max_weight, power
+        )
+        dtype = log_w.dtype
+        log_w = log_w.astype(np.float64)
         if normalize:
-            log_ratio = log_ratio - (np.logaddexp.reduce(log_ratio) - np.log(len(log_ratio)))
-        elif log_ratio.max(initial=-np.inf) > np.log(np.finfo(dtype).max):
+            log_w = log_w - (np.logaddexp.reduce(log_w) - np.log(len(log_w)))
+        elif log_w.max(initial=-np.inf) > np.log(np.finfo(dtype).max):
             raise OverflowError(
-                f"A log ratio of {log_ratio.max():.1f} overflows exp() in {dtype}; use "
+                f"A log ratio of {log_w.max():.1f} overflows exp() in {dtype}; use "
                 "predict_weights(X, normalize=True) or score_samples(X)."
             )
-        return np.exp(log_ratio).astype(dtype)
+        return np.exp(log_w).astype(dtype)
+
+    def effective_sample_size(self, X, condition=None, *, max_weight="sqrt-n", power=1.0):
+        r"""Kish's effective sample size of the weights of the rows of X.
+
+        :math:`(\sum_i w_i)^2 / \sum_i w_i^2`, between 1 (one row takes all
+        the weight) and the number of rows (equal weights): roughly how many
+        rows an estimator weighted by :meth:`predict_weights` (with the same
+        safeguards) learns from.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        condition, max_weight, power
+            As in :meth:`predict_weights`.
+
+        Returns
+        -------
+        float
+        """
+        w = self.predict_weights(
+            X, normalize=True, condition=condition, max_weight=max_weight, power=power
+        ).astype(np.float64)
+        return float(w.sum() ** 2 / np.square(w).sum())
 
     def score(self, X, y=None, condition=None, target_condition=None):
         r"""Held-out criterion, higher is better: minus the balanced logistic loss.

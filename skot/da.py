@@ -259,7 +259,12 @@ class ImportanceWeightedEstimator(_SourceTrained):
     ratio_estimator_ : estimator object
         The fitted ratio estimator, source as P and target as Q.
     weights_ : ndarray of shape (n_source_samples,)
-        The weights given to the source rows, mean 1.
+        The weights given to the source rows, mean 1 (with the ratio
+        estimator's default safeguards: for TelescopingRatioEstimator, no
+        weight above sqrt(n) times the mean).
+    effective_sample_size_ : float
+        Kish's effective sample size of ``weights_``: roughly how many
+        source rows the estimator learns from.
     classes_ : ndarray
         The inner estimator's classes, for classifiers.
     n_features_in_ : int
@@ -328,6 +333,7 @@ class ImportanceWeightedEstimator(_SourceTrained):
         estimator = clone(self.estimator).fit(X_source, y[source], sample_weight=fit_weights)
         self.ratio_estimator_ = ratio
         self.weights_ = weights
+        self.effective_sample_size_ = float(weights.sum() ** 2 / np.square(weights).sum())
         return self._finish(estimator)
 
 

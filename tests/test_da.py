@@ -154,6 +154,9 @@ def test_importance_weighting_lowers_the_target_risk_under_covariate_shift():
     assert risk_weighted < 0.5 * risk_plain
     assert weighted.weights_.shape == (600,)
     np.testing.assert_allclose(weighted.weights_.mean(), 1.0)
+    kish = weighted.weights_.sum() ** 2 / np.square(weighted.weights_).sum()
+    assert weighted.effective_sample_size_ == pytest.approx(kish)
+    assert weighted.effective_sample_size_ < 0.5 * 600  # the target region is the source's tail
     # The weights grow towards the target, as q/p does.
     assert np.corrcoef(xs, np.log(weighted.weights_))[0, 1] > 0.9
 

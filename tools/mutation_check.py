@@ -623,6 +623,36 @@ M += [
         ],
     ),
 ]
+M += [
+    (
+        "weights: the cap not relative to the mean",
+        "skot/_telescoping.py",
+        "    return np.minimum(log_w, log_mean + cap).astype(dtype)",
+        "    return np.minimum(log_w, cap).astype(dtype)",
+        ["tests/test_telescoping.py::test_truncation_caps_each_weight_at_sqrt_n_times_the_mean"],
+    ),
+    (
+        "weights: no flattening",
+        "skot/_telescoping.py",
+        "    log_w = power * log_ratio.astype(np.float64)",
+        "    log_w = log_ratio.astype(np.float64)",
+        ["tests/test_telescoping.py::test_flattening_raises_the_weights_to_the_power"],
+    ),
+    (
+        "weights: no truncation by default",
+        "skot/_telescoping.py",
+        '        self, X, normalize=False, condition=None, *, max_weight="sqrt-n", power=1.0',
+        "        self, X, normalize=False, condition=None, *, max_weight=None, power=1.0",
+        ["tests/test_telescoping.py::test_truncation_keeps_one_row_from_taking_the_weighting"],
+    ),
+    (
+        "weights: effective sample size is the row count",
+        "skot/_telescoping.py",
+        "        return float(w.sum() ** 2 / np.square(w).sum())",
+        "        return float(len(w))",
+        ["tests/test_telescoping.py::test_effective_sample_size_is_kish_of_the_weights"],
+    ),
+]
 only = sys.argv[1:]
 for name, path, old, new, tests in M:
     if only and not any(o in name for o in only):
