@@ -31,7 +31,7 @@ from ._device import (
 )
 from ._domains import check_sample_domain, split_by_domain
 from ._validation import check_target_sample, standard_normal_target
-from ._weights import positive_rows, sample_weight_array, weighted_mean_var
+from ._weights import positive_rows, rows_kept, sample_weight_array, weighted_mean_var
 
 __all__ = [
     "FLOAT_DTYPES",
@@ -119,8 +119,8 @@ class SkotEstimator(PicklesNetworksOnCPU, BaseEstimator):
         else:
             target_weights = target_sample_weight
             names = ("sample_weight", "target_sample_weight")
-        if labels is not None and weights is not None:
-            labels = labels[weights > 0]  # the rows positive_rows keeps
+        if labels is not None:
+            labels = rows_kept(labels, weights)
         X, weights_x = positive_rows(X, weights, names[0])
         Y = check_target_sample(y, X.shape[1], self)
         dev = resolve_device(self.device)
@@ -154,9 +154,7 @@ class SkotEstimator(PicklesNetworksOnCPU, BaseEstimator):
                 "condition (rows of X) and target_condition (rows of y)."
             )
         target_labels = check_condition(target_labels, n_target, "target_condition")
-        if target_weights is not None:
-            target_labels = target_labels[target_weights > 0]  # the rows positive_rows keeps
-        return labels, target_labels
+        return labels, rows_kept(target_labels, target_weights)
 
     def _fit_conditions(self, conditions, warm: bool):
         """The classes of a conditional fit (None otherwise) and the codes of

@@ -83,11 +83,17 @@ def predict_codes(condition, classes: np.ndarray, n_rows: int, name="condition")
 
 
 def with_one_hot(Z, codes, n_conditions: int):
-    """The rows of ``Z`` (array or tensor) with their classes' one-hot columns."""
+    """The rows of ``Z`` (array or tensor) with their classes' one-hot columns.
+
+    A tensor of trajectories, ``[n, n_nodes, d]``, gets the same columns at
+    every node.
+    """
     if isinstance(Z, torch.Tensor):
         codes = torch.as_tensor(codes, device=Z.device)
         one_hot = torch.nn.functional.one_hot(codes, n_conditions).to(Z.dtype)
-        return torch.cat([Z, one_hot], dim=1)
+        if Z.dim() == 3:
+            one_hot = one_hot[:, None, :].expand(-1, Z.shape[1], -1)
+        return torch.cat([Z, one_hot], dim=-1)
     return np.hstack([Z, np.eye(n_conditions, dtype=Z.dtype)[codes]])
 
 

@@ -330,7 +330,7 @@ class TelescopingRatioEstimator(SkotEstimator):
             grid = time_grid(1 if self.bridge == "none" else self.n_intervals, device=dev)
             transport = None
             if self.bridge == "qflow":
-                transport = self._fitted_transport(X, Y, rng, wx, wy, conditions)
+                transport = self._fitted_transport(X, Y, rng, wx, wy, conditions, classes)
             d, sizes, act = X.shape[1] + k, tuple(self.hidden_layer_sizes), self.activation
             ratio = build_module(lambda: TimeMLP(d, 1, sizes, act), dev, gen)
 
@@ -382,7 +382,7 @@ class TelescopingRatioEstimator(SkotEstimator):
         self.n_iter_ = record.n_iter
         return self
 
-    def _fitted_transport(self, X, Y, rng, weights_x, weights_y, conditions=None):
+    def _fitted_transport(self, X, Y, rng, weights_x, weights_y, conditions=None, classes=None):
         if self.transport is None:
             transport = QFlowTransport(device=self.device, verbose=self.verbose)
         else:
@@ -398,12 +398,11 @@ class TelescopingRatioEstimator(SkotEstimator):
                     )
                 fitted = getattr(self.transport, "conditions_", None)
                 fitted = None if fitted is None else fitted.tolist()
-                classes = None if conditions is None else np.unique(np.concatenate(conditions))
-                classes = None if classes is None else classes.tolist()
-                if fitted != classes:
+                wanted = None if classes is None else classes.tolist()
+                if fitted != wanted:
                     raise ValueError(
                         f"transport was fitted with classes {fitted}, but the ratio is "
-                        f"fitted with {classes}."
+                        f"fitted with {wanted}."
                     )
                 return self.transport
         if transport.get_params().get("random_state", 0) is None:
@@ -441,13 +440,7 @@ class TelescopingRatioEstimator(SkotEstimator):
 
         def standardised(a, a_codes):
             a = to_tensor((a - mean) / scale, dev)
-            if not k:
-                return a
-            if a.dim() == 2:
-                return with_one_hot(a, a_codes, k)
-            # Trajectories: the same class columns at every node.
-            one_hot = with_one_hot(a.new_zeros(len(a), 0), a_codes, k)
-            return torch.cat([a, one_hot[:, None, :].expand(-1, a.shape[1], -1)], dim=2)
+            return with_one_hot(a, a_codes, k) if k else a
 
         if self.bridge == "none":
             return DirectBridge(standardised(X, codes_x), standardised(Y, codes_y), weights, k)

@@ -26,6 +26,7 @@ __all__ = [
     "check_sample_weight",
     "positive_rows",
     "resample_by_weight",
+    "rows_kept",
     "sample_weight_array",
     "split_weighted_rows",
     "stacked_weights",
@@ -64,6 +65,12 @@ def sample_weight_array(sample_weight, X: np.ndarray, name: str = "sample_weight
         raise ValueError(f"{name}: {error}") from None
 
 
+def rows_kept(a, weights):
+    """The rows of ``a`` (data or per-row labels) that :func:`positive_rows`
+    keeps: those of positive weight (all of them without weights)."""
+    return a if weights is None else a[weights > 0]
+
+
 def positive_rows(X: np.ndarray, weights, name: str = "sample_weight"):
     """The rows of X of positive weight and their weights; the weights
     become None when they are all equal.
@@ -75,12 +82,11 @@ def positive_rows(X: np.ndarray, weights, name: str = "sample_weight"):
     """
     if weights is None:
         return X, None
-    kept = weights > 0
-    if kept.sum() < 2:
+    X, weights = rows_kept(X, weights), rows_kept(weights, weights)
+    if len(weights) < 2:
         raise ValueError(
-            f"{name} must give a positive weight to at least 2 rows; got {int(kept.sum())}."
+            f"{name} must give a positive weight to at least 2 rows; got {len(weights)}."
         )
-    X, weights = X[kept], weights[kept]
     if np.all(weights == weights[0]):
         return X, None
     return X, weights

@@ -410,17 +410,11 @@ class ConditionalTransportEstimator(_SourceTrained):
         first = clone(self.estimator).fit(X_source, y_source)
         pseudo = np.asarray(first.predict(X_target))
         moves = np.isin(y_source, pseudo)
+        X_moving, labels = _safe_indexing(X_source, moves), y_source[moves]
         transport = clone(QFlowTransport() if self.transport is None else self.transport)
-        transport.fit(
-            _safe_indexing(X_source, moves),
-            X_target,
-            condition=y_source[moves],
-            target_condition=pseudo,
-        )
+        transport.fit(X_moving, X_target, condition=labels, target_condition=pseudo)
         X_train = np.array(X_source, dtype=np.float64)  # float, in the source's row order
-        X_train[moves] = transport.transform(
-            _safe_indexing(X_source, moves), condition=y_source[moves]
-        )
+        X_train[moves] = transport.transform(X_moving, condition=labels)
         estimator = clone(self.estimator).fit(X_train, y_source)
         self.transport_ = transport
         self.pseudo_labels_ = pseudo

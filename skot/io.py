@@ -99,12 +99,7 @@ def dump(estimator, file) -> None:
     >>> bool(np.array_equal(loaded.score_samples(X), model.score_samples(X)))
     True
     """
-    if type(estimator).__name__ not in ESTIMATORS or not isinstance(
-        estimator, ESTIMATORS[type(estimator).__name__]
-    ):
-        raise TypeError(
-            f"estimator: skot.io saves {', '.join(ESTIMATORS)}; got {type(estimator).__name__}."
-        )
+    _check_registered(estimator, "estimator")
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -245,13 +240,19 @@ def _encode_network(module: nn.Module, where: str) -> dict:
     }
 
 
-def _encode_estimator(estimator: BaseEstimator, where: str) -> dict:
+def _check_registered(estimator, where: str) -> None:
+    """A TypeError unless ``estimator`` is one of skot's own estimators."""
     name = type(estimator).__name__
     if ESTIMATORS.get(name) is not type(estimator):
         raise TypeError(
-            f"{where}: a skot model file holds skot's estimators only; got {name}. "
-            "Save the skot estimators it holds one by one (skops can save the rest)."
+            f"{where}: skot.io saves {', '.join(ESTIMATORS)}; got {name}. Save the skot "
+            "estimators a Pipeline or meta-estimator holds one by one (skops can save the rest)."
         )
+
+
+def _encode_estimator(estimator: BaseEstimator, where: str) -> dict:
+    _check_registered(estimator, where)
+    name = type(estimator).__name__
     params = estimator.get_params(deep=False)
     state = {key: value for key, value in vars(estimator).items() if key not in params}
     return {
