@@ -8,19 +8,23 @@
 - :func:`make_mixture_pair`: two Gaussian mixtures with closed-form densities,
   hence a closed-form log ratio.
 - :func:`make_correlated_gaussians`: paired Gaussian vectors made of
-  correlated 2x2 blocks, with closed-form mutual information.
+  correlated 2x2 blocks, with closed-form mutual information (all blocks
+  dependent, or only a few).
+- :func:`make_transformed_gaussians` and :func:`make_student_t_pair`:
+  non-Gaussian pairs with closed-form mutual information.
 - :func:`make_2d`: the usual 2-D test distributions (moons, checkerboard,
   8 Gaussians, 25 Gaussians, two circles, rings, spirals).
 """
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
 from scipy.linalg import sqrtm
-from scipy.special import logsumexp, softmax
+from scipy.special import digamma, gammaln, logsumexp, ndtr, ndtri, softmax
 from scipy.stats import multivariate_normal
 from sklearn.utils import check_random_state
 
@@ -34,6 +38,8 @@ __all__ = [
     "make_correlated_gaussians",
     "make_gaussian_ot",
     "make_mixture_pair",
+    "make_student_t_pair",
+    "make_transformed_gaussians",
 ]
 
 
@@ -221,7 +227,12 @@ def make_mixture_pair(n_samples: int = 1000, *, n_target_samples=None, random_st
 
 
 def make_correlated_gaussians(
-    n_samples: int = 1000, n_features: int = 10, *, rho=None, random_state=None
+    n_samples: int = 1000,
+    n_features: int = 10,
+    *,
+    rho=None,
+    n_dependent=None,
+    random_state=None,
 ):
     r"""Paired Gaussian vectors with closed-form mutual information.
 
@@ -234,6 +245,9 @@ def make_correlated_gaussians(
         I(X; Y) = -\frac{d}{4} \log(1 - \rho^2),
 
     which is ``d / 4`` nats for the default :math:`\rho = \sqrt{1 - e^{-1}}`.
+    With ``n_dependent`` blocks correlated and the others independent, the
+    dependence is sparse and :math:`I = -\frac{m}{2} \log(1 - \rho^2)` for
+    ``m = n_dependent``.
 
     Parameters
     ----------
@@ -242,7 +256,127 @@ def make_correlated_gaussians(
         Total dimension ``d`` of the pair (even); X and Y have ``d / 2``
         columns each.
     rho : float or None, default=None
-        Correlation within each block, in (-1, 1); ``sqrt(1 - 1/e)`` when None.
+        Correlation within each dependent block, in (-1, 1); ``sqrt(1 - 1/e)``
+        when None.
+    n_dependent : int or None, default=None
+        How many blocks are correlated, the first ones: between 0 and
+        ``d / 2``; all of them when None.
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features // 2)
+    Y : ndarray of shape (n_samples, n_features // 2)
+    mutual_information : float
+        The exact :math:`I(X; Y)` in nats.
+
+    See Also
+    --------
+    make_transformed_gaussians : The same pairs through invertible maps of X
+        and of Y, which leave the mutual information as it is.
+    make_student_t_pair : Heavy tails, dependent even when uncorrelated.
+
+    Examples
+    --------
+    >>> from skot.datasets import make_correlated_gaussians
+    >>> X, Y, mi = make_correlated_gaussians(100, 40, random_state=0)
+    >>> X.shape, Y.shape, round(mi, 6)
+    ((100, 20), (100, 20), 10.0)
+    >>> X, Y, mi = make_correlated_gaussians(100, 50, n_dependent=2, random_state=0)
+    >>> round(mi, 6)
+    1.0
+    """
+    X, Y, correlations = _correlated_blocks(
+        n_samples, n_features, rho, n_dependent, check_random_state(random_state)
+    )
+    return X, Y, _gaussian_mi(correlations)
+
+
+def _correlated_blocks(n_samples, n_features, rho, n_dependent, rng):
+    """X and Y of ``make_correlated_gaussians`` and each block's correlation."""
+    if not isinstance(n_features, numbers.Integral) or n_features < 2 or n_features % 2:
+        raise ValueError(f"n_features must be a positive even integer, got {n_features!r}.")
+    rho = float(np.sqrt(1 - np.exp(-1.0))) if rho is None else float(rho)
+    if not -1 < rho < 1:
+        raise ValueError(f"rho must lie in (-1, 1), got {rho!r}.")
+    k = n_features // 2
+    if n_dependent is None:
+        n_dependent = k
+    if not isinstance(n_dependent, numbers.Integral) or not 0 <= n_dependent <= k:
+        raise ValueError(
+            f"n_dependent must be an integer between 0 and n_features / 2 = {k}, "
+            f"got {n_dependent!r}."
+        )
+    correlations = np.zeros(k)
+    correlations[:n_dependent] = rho
+    X = rng.standard_normal((n_samples, k))
+    Y = correlations * X + np.sqrt(1 - correlations**2) * rng.standard_normal((n_samples, k))
+    return X, Y, correlations
+
+
+def _gaussian_mi(correlations) -> float:
+    return float(-0.5 * np.sum(np.log1p(-np.square(correlations))))
+
+
+def _swirl(a: np.ndarray, sign: float = 1.0) -> np.ndarray:
+    """Turn the first two coordinates by ``r**2`` radians, r their norm.
+
+    The norm is kept, so turning by ``-r**2`` undoes it (``sign=-1``)."""
+    a = a.copy()
+    angle = sign * (a[:, 0] ** 2 + a[:, 1] ** 2)
+    cos, sin = np.cos(angle), np.sin(angle)
+    a[:, 0], a[:, 1] = cos * a[:, 0] - sin * a[:, 1], sin * a[:, 0] + cos * a[:, 1]
+    return a
+
+
+# Invertible maps of one side of the pair, with their inverses (for the
+# tests, which check that the Gaussian rows come back).
+_TRANSFORMS = {
+    "identity": (lambda a: a, lambda a: a),
+    "asinh": (np.arcsinh, np.sinh),
+    "cube": (lambda a: a**3, np.cbrt),
+    "normal_cdf": (ndtr, ndtri),
+    "swirl": (_swirl, lambda a: _swirl(a, -1.0)),
+}
+
+
+def make_transformed_gaussians(
+    n_samples: int = 1000,
+    n_features: int = 10,
+    *,
+    transform="asinh",
+    rho=None,
+    n_dependent=None,
+    random_state=None,
+):
+    r"""Non-Gaussian pairs with the mutual information of Gaussian ones.
+
+    Mutual information does not change when X alone, or Y alone, goes
+    through an invertible map. The pairs of :func:`make_correlated_gaussians`
+    (same parameters, same seed, same rows) go through one, so that their
+    laws are not Gaussian, their ratio is not quadratic, and
+    :math:`I(X; Y)` is still known exactly:
+
+    - ``"asinh"``: :math:`\operatorname{asinh}` of every coordinate (light,
+      logarithmic tails);
+    - ``"cube"``: every coordinate cubed (heavy tails, and a density that
+      diverges at 0);
+    - ``"normal_cdf"``: the normal CDF of every coordinate (uniform
+      marginals on (0, 1), a ratio that blows up near the edges);
+    - ``"swirl"``: the first two coordinates turned by :math:`r^2` radians
+      about the origin, r their norm (a spiral; needs at least two columns
+      per side);
+    - ``"identity"``: none.
+
+    Parameters
+    ----------
+    n_samples : int, default=1000
+    n_features : int, default=10
+        Total dimension of the pair (even), ``n_features / 2`` per side.
+    transform : str or (str, str), default="asinh"
+        The map of both sides, or of X and of Y.
+    rho, n_dependent :
+        As in :func:`make_correlated_gaussians`.
     random_state : int, RandomState instance or None, default=None
 
     Returns
@@ -254,21 +388,101 @@ def make_correlated_gaussians(
 
     Examples
     --------
-    >>> from skot.datasets import make_correlated_gaussians
-    >>> X, Y, mi = make_correlated_gaussians(100, 40, random_state=0)
-    >>> X.shape, Y.shape, round(mi, 6)
-    ((100, 20), (100, 20), 10.0)
+    >>> from skot.datasets import make_transformed_gaussians
+    >>> X, Y, mi = make_transformed_gaussians(500, 4, transform=("swirl", "cube"),
+    ...                                       random_state=0)
+    >>> X.shape, round(mi, 6)
+    ((500, 2), 1.0)
     """
-    if n_features < 2 or n_features % 2:
-        raise ValueError(f"n_features must be a positive even integer, got {n_features!r}.")
-    rho = float(np.sqrt(1 - np.exp(-1.0))) if rho is None else float(rho)
-    if not -1 < rho < 1:
-        raise ValueError(f"rho must lie in (-1, 1), got {rho!r}.")
+    names = (transform, transform) if isinstance(transform, str) else tuple(transform)
+    if len(names) != 2 or any(name not in _TRANSFORMS for name in names):
+        raise ValueError(
+            f"transform must be one of {sorted(_TRANSFORMS)} or a pair of them, got {transform!r}."
+        )
+    if "swirl" in names and n_features < 4:
+        raise ValueError(
+            f"transform='swirl' turns two columns of a side: n_features must be at "
+            f"least 4, got {n_features!r}."
+        )
+    X, Y, correlations = _correlated_blocks(
+        n_samples, n_features, rho, n_dependent, check_random_state(random_state)
+    )
+    forward_x, forward_y = (_TRANSFORMS[name][0] for name in names)
+    return forward_x(X), forward_y(Y), _gaussian_mi(correlations)
+
+
+def _student_t_log_normaliser_term(df: float, d: int) -> float:
+    """The part of a d-dimensional Student t's entropy that depends on df
+    alone (besides the scale's log-determinant and ``d/2 log(df pi)``)."""
+    half = (df + d) / 2
+    return float(gammaln(df / 2) - gammaln(half) + half * (digamma(half) - digamma(df / 2)))
+
+
+def make_student_t_pair(
+    n_samples: int = 1000,
+    n_features: int = 4,
+    *,
+    df: float = 1.0,
+    rho: float = 0.0,
+    n_dependent=None,
+    random_state=None,
+):
+    r"""Paired Student t vectors with closed-form mutual information.
+
+    A multivariate Student t with ``df`` degrees of freedom and the block
+    scale matrix of :func:`make_correlated_gaussians` (X and Y the two
+    halves): a Gaussian pair divided by one shared
+    :math:`\sqrt{\chi^2_\nu / \nu}`. The shared scale makes X and Y
+    dependent even when ``rho=0``, the more so the heavier the tails. With
+    :math:`k` columns per side and :math:`\nu` = ``df``,
+
+    .. math::
+        I(X; Y) = -\frac12 \sum_{b} \log(1 - \rho_b^2)
+        + g(k) + g(k) - g(2k), \qquad
+        g(m) = \log\Gamma(\tfrac\nu2) - \log\Gamma(\tfrac{\nu+m}2)
+        + \tfrac{\nu+m}2 \bigl[\psi(\tfrac{\nu+m}2) - \psi(\tfrac\nu2)\bigr],
+
+    from the Student t's entropy (its marginals are Student t with the same
+    :math:`\nu`); the sum runs over the dependent blocks.
+
+    Parameters
+    ----------
+    n_samples : int, default=1000
+    n_features : int, default=4
+        Total dimension of the pair (even), ``n_features / 2`` per side.
+    df : float, default=1.0
+        Degrees of freedom, positive; 1 is the multivariate Cauchy.
+    rho : float, default=0.0
+        Correlation of the scale matrix within each dependent block.
+    n_dependent : int or None, default=None
+        As in :func:`make_correlated_gaussians`.
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features // 2)
+    Y : ndarray of shape (n_samples, n_features // 2)
+    mutual_information : float
+        The exact :math:`I(X; Y)` in nats.
+
+    Examples
+    --------
+    >>> from skot.datasets import make_student_t_pair
+    >>> X, Y, mi = make_student_t_pair(500, 4, df=1.0, random_state=0)
+    >>> X.shape, round(mi, 3)
+    ((500, 2), 0.432)
+    """
+    if not isinstance(df, numbers.Real) or not np.isfinite(df) or df <= 0:
+        raise ValueError(f"df must be a positive number, got {df!r}.")
     rng = check_random_state(random_state)
+    # The shared scale is drawn after the Gaussian rows, so that these are
+    # the rows of make_correlated_gaussians with the same seed.
+    X, Y, correlations = _correlated_blocks(n_samples, n_features, rho, n_dependent, rng)
+    scale = np.sqrt(rng.chisquare(df, size=(n_samples, 1)) / df)
     k = n_features // 2
-    X = rng.standard_normal((n_samples, k))
-    Y = rho * X + np.sqrt(1 - rho**2) * rng.standard_normal((n_samples, k))
-    return X, Y, float(-0.25 * n_features * np.log1p(-(rho**2)))
+    g = _student_t_log_normaliser_term
+    mi = _gaussian_mi(correlations) + 2 * g(df, k) - g(df, 2 * k)
+    return X / scale, Y / scale, float(mi)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,19 @@
 import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
+from scipy.special import ndtri
+from scipy.stats import multivariate_normal, multivariate_t
 
-from skot.datasets import TOY_2D, GaussianOT, make_2d, make_brenier_ot, make_gaussian_ot
+from skot.datasets import (
+    TOY_2D,
+    GaussianOT,
+    make_2d,
+    make_brenier_ot,
+    make_correlated_gaussians,
+    make_gaussian_ot,
+    make_student_t_pair,
+    make_transformed_gaussians,
+)
 
 
 @pytest.mark.parametrize("d", [1, 2, 10])
@@ -144,3 +155,148 @@ def test_brenier_pair_is_seeded_sized_and_pushed_forward():
 def test_brenier_bad_parameters_are_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_brenier_ot(10, **kwargs)
+
+
+# --------------------------------------------------- mutual-information pairs
+
+
+def _block_scale(k, rho, n_dependent):
+    """The (2k, 2k) correlation matrix of [X, Y] with the first n_dependent
+    blocks correlated by rho."""
+    scale = np.eye(2 * k)
+    for b in range(n_dependent):
+        scale[b, k + b] = scale[k + b, b] = rho
+    return scale
+
+
+def _monte_carlo_mi(X, Y, joint, marginal_x, marginal_y):
+    """Mean and standard error of log p(x, y) - log p(x) - log p(y)."""
+    log_ratio = joint.logpdf(np.hstack([X, Y])) - marginal_x.logpdf(X) - marginal_y.logpdf(Y)
+    return log_ratio.mean(), log_ratio.std() / np.sqrt(len(log_ratio))
+
+
+@pytest.mark.parametrize(
+    "n_features, rho, n_dependent", [(4, None, None), (20, 0.9, 2), (50, 0.3, None)]
+)
+def test_correlated_gaussian_mi_is_the_mean_log_ratio_of_its_rows(n_features, rho, n_dependent):
+    # The closed form against a Monte Carlo average of the exact log ratio
+    # over the rows themselves: a wrong formula, or rows drawn with other
+    # correlations than the formula assumes, miss it.
+    X, Y, mi = make_correlated_gaussians(
+        200_000, n_features, rho=rho, n_dependent=n_dependent, random_state=1
+    )
+    k = n_features // 2
+    r = np.sqrt(1 - np.exp(-1.0)) if rho is None else rho
+    scale = _block_scale(k, r, k if n_dependent is None else n_dependent)
+    estimate, stderr = _monte_carlo_mi(
+        X,
+        Y,
+        multivariate_normal(np.zeros(2 * k), scale),
+        multivariate_normal(np.zeros(k), np.eye(k)),
+        multivariate_normal(np.zeros(k), np.eye(k)),
+    )
+    assert abs(estimate - mi) < 4 * stderr + 1e-3
+
+
+@pytest.mark.parametrize(
+    "n_features, df, rho, n_dependent", [(4, 1.0, 0.0, None), (6, 3.0, 0.6, 2), (2, 0.5, 0.3, None)]
+)
+def test_student_t_mi_is_the_mean_log_ratio_of_its_rows(n_features, df, rho, n_dependent):
+    X, Y, mi = make_student_t_pair(
+        200_000, n_features, df=df, rho=rho, n_dependent=n_dependent, random_state=2
+    )
+    k = n_features // 2
+    scale = _block_scale(k, rho, k if n_dependent is None else n_dependent)
+    estimate, stderr = _monte_carlo_mi(
+        X,
+        Y,
+        multivariate_t(np.zeros(2 * k), scale, df=df),
+        multivariate_t(np.zeros(k), np.eye(k), df=df),
+        multivariate_t(np.zeros(k), np.eye(k), df=df),
+    )
+    assert abs(estimate - mi) < 4 * stderr + 1e-3
+
+
+def test_student_t_pair_tends_to_its_gaussian_pair():
+    # Heavy tails add dependence; with many degrees of freedom the shared
+    # scale is near 1 and both the rows and the MI are the Gaussian ones.
+    _, _, heavy = make_student_t_pair(10, 8, df=1.0, rho=0.5, random_state=0)
+    Xt, Yt, light = make_student_t_pair(10, 8, df=1e8, rho=0.5, random_state=0)
+    Xg, Yg, gaussian = make_correlated_gaussians(10, 8, rho=0.5, random_state=0)
+    assert light == pytest.approx(gaussian, abs=1e-6)
+    assert heavy > gaussian + 0.1
+    np.testing.assert_allclose(Xt, Xg, rtol=1e-3)
+    np.testing.assert_allclose(Yt, Yg, rtol=1e-3)
+
+
+_INVERSES = {
+    "identity": lambda a: a,
+    "asinh": np.sinh,
+    "cube": np.cbrt,
+    "normal_cdf": ndtri,
+}
+
+
+def _unswirl(a):
+    angle = -(a[:, 0] ** 2 + a[:, 1] ** 2)
+    out = a.copy()
+    out[:, 0] = np.cos(angle) * a[:, 0] - np.sin(angle) * a[:, 1]
+    out[:, 1] = np.sin(angle) * a[:, 0] + np.cos(angle) * a[:, 1]
+    return out
+
+
+_INVERSES["swirl"] = _unswirl
+
+
+@pytest.mark.parametrize(
+    "transform", ["identity", "asinh", "cube", "normal_cdf", "swirl", ("swirl", "cube")]
+)
+def test_transformed_gaussians_are_invertible_maps_of_each_side(transform):
+    # MI is invariant under an invertible map of X alone and of Y alone:
+    # undoing each side's map must give back the Gaussian pair of the same
+    # seed, whose MI is the one returned.
+    X, Y, mi = make_transformed_gaussians(300, 6, transform=transform, rho=0.7, random_state=3)
+    Xg, Yg, gaussian = make_correlated_gaussians(300, 6, rho=0.7, random_state=3)
+    name_x, name_y = (transform, transform) if isinstance(transform, str) else transform
+    np.testing.assert_allclose(_INVERSES[name_x](X), Xg, atol=1e-8)
+    np.testing.assert_allclose(_INVERSES[name_y](Y), Yg, atol=1e-8)
+    assert mi == gaussian
+    if name_x != "identity":
+        assert np.abs(X - Xg).max() > 0.1  # the law did change
+
+
+def test_swirl_turns_by_the_squared_radius():
+    X, _, _ = make_transformed_gaussians(200, 4, transform="swirl", random_state=4)
+    Xg, _, _ = make_correlated_gaussians(200, 4, random_state=4)
+    radius2 = (Xg**2).sum(axis=1)
+    np.testing.assert_allclose((X**2).sum(axis=1), radius2)  # a rotation
+    turned = np.angle(X[:, 0] + 1j * X[:, 1]) - np.angle(Xg[:, 0] + 1j * Xg[:, 1])
+    np.testing.assert_allclose(np.angle(np.exp(1j * (turned - radius2))), 0, atol=1e-9)
+
+
+def test_sparse_dependence_leaves_the_other_blocks_independent():
+    X, Y, mi = make_correlated_gaussians(50_000, 10, rho=0.8, n_dependent=2, random_state=5)
+    corr = np.corrcoef(X.T, Y.T)[:5, 5:]
+    np.testing.assert_allclose(np.diag(corr)[:2], 0.8, atol=0.01)
+    np.testing.assert_allclose(np.diag(corr)[2:], 0, atol=0.02)
+    assert mi == pytest.approx(-np.log(1 - 0.64))
+
+
+@pytest.mark.parametrize(
+    "make, kwargs, message",
+    [
+        (make_correlated_gaussians, {"n_features": 5}, "n_features must be"),
+        (make_correlated_gaussians, {"n_features": 4, "n_dependent": 3}, "n_dependent must be"),
+        (make_correlated_gaussians, {"n_features": 4, "n_dependent": -1}, "n_dependent must be"),
+        (make_correlated_gaussians, {"n_features": 4, "rho": 1.0}, "rho must lie"),
+        (make_transformed_gaussians, {"transform": "log"}, "transform must be one of"),
+        (make_transformed_gaussians, {"transform": ("cube",)}, "transform must be one of"),
+        (make_transformed_gaussians, {"n_features": 2, "transform": "swirl"}, "at least 4"),
+        (make_student_t_pair, {"df": 0.0}, "df must be"),
+        (make_student_t_pair, {"df": float("inf")}, "df must be"),
+        (make_student_t_pair, {"rho": -1.5}, "rho must lie"),
+    ],
+)
+def test_mi_pairs_bad_parameters_are_clear_errors(make, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make(10, **kwargs)
