@@ -652,6 +652,57 @@ M += [
         "        return float(len(w))",
         ["tests/test_telescoping.py::test_effective_sample_size_is_kish_of_the_weights"],
     ),
+    (
+        "datasets: n_dependent ignored (every block correlated)",
+        "skot/datasets.py",
+        "    correlations[:n_dependent] = rho\n",
+        "    correlations[:] = rho\n",
+        [
+            "tests/test_datasets.py::test_correlated_gaussian_mi_is_the_mean_log_ratio_of_its_rows",
+            "tests/test_datasets.py::test_sparse_dependence_leaves_the_other_blocks_independent",
+        ],
+    ),
+    (
+        "datasets: Student t MI without the shared scale's term",
+        "skot/datasets.py",
+        "    mi = _gaussian_mi(correlations) + 2 * g(df, k) - g(df, 2 * k)\n",
+        "    mi = _gaussian_mi(correlations)\n",
+        ["tests/test_datasets.py::test_student_t_mi_is_the_mean_log_ratio_of_its_rows"],
+    ),
+    (
+        "datasets: Student t scales of X and Y drawn apart (not shared)",
+        "skot/datasets.py",
+        "    return X / scale, Y / scale, float(mi)",
+        "    return X / scale, Y / np.sqrt(rng.chisquare(df, size=(n_samples, 1)) / df), float(mi)",
+        ["tests/test_datasets.py::test_student_t_mi_is_the_mean_log_ratio_of_its_rows"],
+    ),
+    (
+        "datasets: swirl turns by the radius, not its square",
+        "skot/datasets.py",
+        "    angle = sign * (a[:, 0] ** 2 + a[:, 1] ** 2)\n",
+        "    angle = sign * np.sqrt(a[:, 0] ** 2 + a[:, 1] ** 2)\n",
+        ["tests/test_datasets.py::test_swirl_turns_by_the_squared_radius"],
+    ),
+    (
+        "mi: no normal scores",
+        "skot/_mutual_information.py",
+        "    if preprocessing is not None:\n",
+        "    if False:\n",
+        [
+            "tests/test_mutual_information.py::test_normal_scores_tame_heavy_tails",
+            "tests/test_mutual_information.py::"
+            "test_normal_scores_make_the_estimate_blind_to_monotone_maps_of_each_column",
+        ],
+    ),
+    (
+        "mi: the default ratio trains to the end",
+        "skot/_mutual_information.py",
+        "early_stopping=True, random_state=rng",
+        "early_stopping=False, random_state=rng",
+        [
+            "tests/test_mutual_information.py::test_the_default_ratio_stops_early_on_the_qflow_bridge"
+        ],
+    ),
 ]
 only = sys.argv[1:]
 for name, path, old, new, tests in M:
