@@ -679,8 +679,8 @@ M += [
     (
         "datasets: swirl turns by the radius, not its square",
         "skot/datasets.py",
-        "    angle = sign * (a[:, 0] ** 2 + a[:, 1] ** 2)\n",
-        "    angle = sign * np.sqrt(a[:, 0] ** 2 + a[:, 1] ** 2)\n",
+        "    angle = a[:, 0] ** 2 + a[:, 1] ** 2\n",
+        "    angle = np.sqrt(a[:, 0] ** 2 + a[:, 1] ** 2)\n",
         ["tests/test_datasets.py::test_swirl_turns_by_the_squared_radius"],
     ),
     (
@@ -693,6 +693,13 @@ M += [
             "tests/test_mutual_information.py::"
             "test_normal_scores_make_the_estimate_blind_to_monotone_maps_of_each_column",
         ],
+    ),
+    (
+        "mi: a transformer passed is replaced by normal scores",
+        "skot/_mutual_information.py",
+        "        transformer = clone(preprocessing)\n",
+        "        transformer = QuantileTransformer(output_distribution='normal')\n",
+        ["tests/test_mutual_information.py::test_the_ratio_is_fitted_on_the_preprocessed_rows"],
     ),
     (
         "mi: the default ratio trains to the end",
