@@ -1,6 +1,7 @@
-"""Two-dimensional Gaussian mixtures with a known density that no test uses,
-shared by the benchmarks that score densities and generators on them, and the
-per-mode shares their samples hold."""
+"""Gaussian mixtures with a known density that no test uses, shared by the
+benchmarks that score densities and generators on them, the per-mode shares
+their samples hold, and pairs of mixtures whose log ratio is known, for the
+density-ratio benchmarks."""
 
 from __future__ import annotations
 
@@ -53,6 +54,46 @@ def twenty_five_gaussians() -> GaussianMixture:
     grid = np.array([-6.0, -3.0, 0.0, 3.0, 6.0])
     means = np.stack(np.meshgrid(grid, grid), -1).reshape(-1, 2)
     return GaussianMixture(np.full(25, 1 / 25), means, np.stack([0.005 * np.eye(2)] * 25))
+
+
+def four_against_three() -> tuple[GaussianMixture, GaussianMixture]:
+    """A 2-D pair: P four round components on the corners of a square
+    (standard deviation 0.6), Q three elongated or tight ones in its middle
+    and beyond its top right (standard deviations 0.3 to 1.0, weights 0.5,
+    0.3, 0.2). The log ratio runs from about -30 to +10 nats on their rows."""
+    corners = np.array([[-1.5, -1.5], [-1.5, 1.5], [1.5, -1.5], [1.5, 1.5]])
+    P = GaussianMixture(np.full(4, 0.25), corners, np.stack([0.36 * np.eye(2)] * 4))
+    shapes = [(0.4, (1.0, 0.1)), (0.0, (0.2, 0.2)), (1.2, (0.6, 0.3))]
+    covs = [_rotation(a) @ np.diag(v) @ _rotation(a).T for a, v in shapes]
+    Q = GaussianMixture(
+        np.array([0.5, 0.3, 0.2]),
+        np.array([[0.0, 0.0], [2.5, 1.0], [-1.0, 2.5]]),
+        np.stack(covs),
+    )
+    return P, Q
+
+
+def two_against_three_5d() -> tuple[GaussianMixture, GaussianMixture]:
+    """A 5-D pair: P two components (weights 0.6, 0.4), Q three (0.2, 0.3,
+    0.5), with random full covariances of unequal scales (seeded) and means
+    one or two units apart, so that the components overlap in part."""
+    rng = np.random.RandomState(5)
+
+    def covariance(scale):
+        A = rng.normal(size=(5, 5))
+        return scale * (A @ A.T / 5 + 0.2 * np.eye(5))
+
+    P = GaussianMixture(
+        np.array([0.6, 0.4]),
+        np.array([[0.0, 0, 0, 0, 0], [2, 0, 0, 1, 0]]),
+        np.stack([covariance(0.5), covariance(0.3)]),
+    )
+    Q = GaussianMixture(
+        np.array([0.2, 0.3, 0.5]),
+        np.array([[1.0, 1, 0, 0, 0], [-1, 0, 1, 0, 1], [1, -1, 0, 1, 0]]),
+        np.stack([covariance(0.2), covariance(0.4), covariance(0.6)]),
+    )
+    return P, Q
 
 
 def mode_shares(S, mixture) -> tuple[np.ndarray, float]:
