@@ -710,6 +710,24 @@ M += [
             "tests/test_mutual_information.py::test_the_default_ratio_stops_early_on_the_qflow_bridge"
         ],
     ),
+    (
+        "mi: the splits' spread without Nadeau and Bengio's n_test / n_train",
+        "skot/_mutual_information.py",
+        "np.sqrt(1 / n_splits + n_test / (n - n_test))",
+        "np.sqrt(1 / n_splits)",
+        [
+            "tests/test_mutual_information.py::"
+            "test_the_interval_covers_the_truth_when_the_ratio_itself_is_noisy",
+            "tests/test_mutual_information.py::test_splits_average_their_estimates",
+        ],
+    ),
+    (
+        "mi: the interval on the normal quantile, not Student's t",
+        "skot/_mutual_information.py",
+        "stats.t.ppf(0.5 + confidence_level / 2, df=n_splits - 1)",
+        "stats.norm.ppf(0.5 + confidence_level / 2)",
+        ["tests/test_mutual_information.py::test_splits_average_their_estimates"],
+    ),
 ]
 only = sys.argv[1:]
 for name, path, old, new, tests in M:
