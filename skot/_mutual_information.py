@@ -91,8 +91,8 @@ def mutual_information(
         standard error. It needs ``n_splits >= 2`` (J fits of the ratio).
         It covers what the estimator would return on average over splits of
         these rows; a bias of the ratio that every split shares (one fitted
-        on half the rows, say) is not in it. docs/telescoping.md, "Mutual
-        information", gives its measured coverage.
+        on half the rows, say) is not in it. docs/telescoping.md,
+        "Intervals", gives its measured coverage.
     confidence_level : float, default=0.95
         In (0, 1).
     sample_weight : array-like of shape (n_samples,), default=None
