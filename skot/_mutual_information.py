@@ -76,7 +76,9 @@ def mutual_information(
         part and averaged over the other; the estimate is the mean of the
         splits' estimates. With two or more, the standard error and the
         interval include how the fitted ratio itself varies (see
-        ``return_interval``). None: 1, or 5 with ``return_interval``.
+        ``return_interval``). None: 1, or 5 with ``return_interval``. Each
+        split fits a clone of ``estimator`` (a seed set on it is the same
+        for every split; the default estimator draws a seed per split).
     return_std : bool, default=False
         Also return the standard error of the estimate. With one split, that
         of the average over the held-out rows alone: it says nothing about
