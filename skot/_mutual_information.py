@@ -186,6 +186,12 @@ def mutual_information(
 
 
 def _check_splits(n_splits, return_interval, confidence_level) -> int:
+    if return_interval and not (
+        isinstance(confidence_level, Real)
+        and not isinstance(confidence_level, bool)
+        and 0 < confidence_level < 1
+    ):
+        raise ValueError(f"confidence_level must be in (0, 1); got {confidence_level!r}.")
     if n_splits is None:
         return 5 if return_interval else 1
     if isinstance(n_splits, bool) or not isinstance(n_splits, Integral) or n_splits < 1:
@@ -195,8 +201,6 @@ def _check_splits(n_splits, return_interval, confidence_level) -> int:
             "an interval needs n_splits >= 2 fits of the ratio (its spread is "
             f"what the interval measures); got n_splits={n_splits}."
         )
-    if return_interval and not (isinstance(confidence_level, Real) and 0 < confidence_level < 1):
-        raise ValueError(f"confidence_level must be in (0, 1); got {confidence_level!r}.")
     return int(n_splits)
 
 
