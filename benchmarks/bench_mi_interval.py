@@ -84,7 +84,7 @@ def main():
                 )
             seconds = time.perf_counter() - start
             for kind, label in (("splits", f"{args.n_splits} splits, t"), ("one", "1 split, s.e.")):
-                est, low, high = np.array(found[kind]).T
+                estimates, low, high = np.array(found[kind]).T
                 rows.append(
                     [
                         name,
@@ -93,7 +93,7 @@ def main():
                         label,
                         f"{np.sum((low < truth) & (truth < high))}/{args.seeds}",
                         f"{np.sum(low > truth)}",
-                        f"{100 * (est.mean() - truth) / truth:+.1f}%",
+                        f"{100 * (estimates.mean() - truth) / truth:+.1f}%",
                         f"{np.mean(high - low) / 2:.3f}",
                         f"{seconds:.0f}" if kind == "splits" else "",
                     ]
