@@ -7,9 +7,10 @@ from ._otflow import OTFlowDensity
 from ._qflow import QFlowTransport
 from ._sjko import SJKOGenerator
 from ._telescoping import TelescopingRatioEstimator
-from .exceptions import TrainingDivergedError
+from .exceptions import LowOverlapWarning, TrainingDivergedError
 
 __all__ = [
+    "LowOverlapWarning",
     "OTFlowDensity",
     "QFlowTransport",
     "SJKOGenerator",

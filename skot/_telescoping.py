@@ -30,11 +30,18 @@ __all__ = ["TelescopingRatioEstimator", "safeguarded_log_weights"]
 _VALIDATION_ROWS = 8192  # cap on the rows the held-out score is computed on
 
 
-def safeguarded_log_weights(log_ratio: np.ndarray, max_weight="sqrt-n", power=1.0) -> np.ndarray:
-    """Log importance weights flattened by ``power``, then capped at
-    ``max_weight`` times their mean over the rows (``"sqrt-n"``: the square
-    root of the number of rows), in log space so that nothing overflows.
-    See :meth:`TelescopingRatioEstimator.predict_weights`."""
+def _log_mean_exp(a: np.ndarray) -> float:
+    return float(np.logaddexp.reduce(a) - np.log(len(a)))
+
+
+def safeguarded_log_weights(
+    log_ratio: np.ndarray, max_weight="sqrt-n", power=1.0, uncovered="spread"
+) -> np.ndarray:
+    """Log importance weights flattened by ``power``, capped at ``max_weight``
+    times their mean over the rows (``"sqrt-n"``: the square root of the
+    number of rows), and, with ``uncovered="spread"``, mixed with equal
+    weights by the share of Q's mass the rows do not cover; in log space so
+    that nothing overflows. See :meth:`TelescopingRatioEstimator.predict_weights`."""
     if isinstance(power, bool) or not isinstance(power, Real) or not 0 < power <= 1:
         raise ValueError(f"power must be a number in (0, 1]; got {power!r}.")
     if max_weight is not None and max_weight != "sqrt-n":
@@ -42,14 +49,27 @@ def safeguarded_log_weights(log_ratio: np.ndarray, max_weight="sqrt-n", power=1.
             raise ValueError(
                 f'max_weight must be "sqrt-n", a number above 1 or None; got {max_weight!r}.'
             )
+    if uncovered not in ("spread", None):
+        raise ValueError(f'uncovered must be "spread" or None; got {uncovered!r}.')
     dtype = log_ratio.dtype
-    log_w = power * log_ratio.astype(np.float64)
+    log_ratio = log_ratio.astype(np.float64)
+    log_w = power * log_ratio
     n = len(log_w)
-    if max_weight is None or n == 0:
+    if n == 0:
         return log_w.astype(dtype)
-    cap = 0.5 * np.log(n) if max_weight == "sqrt-n" else np.log(max_weight)
-    log_mean = np.logaddexp.reduce(log_w) - np.log(n)
-    return np.minimum(log_w, log_mean + cap).astype(dtype)
+    if max_weight is not None:
+        cap = 0.5 * np.log(n) if max_weight == "sqrt-n" else np.log(max_weight)
+        log_w = np.minimum(log_w, _log_mean_exp(log_w) + cap)
+    # E_P[q/p] is the share of Q's mass where P has mass: below 1 when part
+    # of Q lies where the rows of P never go. Weights can only move the
+    # covered share; the rest is spread evenly, so that where the source has
+    # no rows the weighting falls back on the unweighted source.
+    log_covered = _log_mean_exp(log_ratio) if uncovered == "spread" else 0.0
+    if log_covered < 0:
+        log_w = np.logaddexp(
+            log_covered + log_w - _log_mean_exp(log_w), np.log(-np.expm1(log_covered))
+        )
+    return log_w.astype(dtype)
 
 
 class TelescopingRatioEstimator(SkotEstimator):
@@ -533,13 +553,20 @@ class TelescopingRatioEstimator(SkotEstimator):
         return check_finite(out, "score_samples").astype(X.dtype, copy=False)
 
     def predict_weights(
-        self, X, normalize=False, condition=None, *, max_weight="sqrt-n", power=1.0
+        self,
+        X,
+        normalize=False,
+        condition=None,
+        *,
+        max_weight="sqrt-n",
+        power=1.0,
+        uncovered="spread",
     ):
         r"""Importance weights ``q(x) / p(x)`` of the rows of X, with safeguards.
 
         A few rows where the estimated ratio is huge can take nearly all the
         weight, and an estimator trained on such weights learns from those
-        rows alone. Two safeguards, applied in this order:
+        rows alone. Three safeguards, applied in this order:
 
         - flattening (Shimodaira 2000): the weights raised to ``power`` in
           (0, 1], which trades the weighting's bias for its variance
@@ -548,7 +575,18 @@ class TelescopingRatioEstimator(SkotEstimator):
           the mean (flattened) weight over the rows of X; the default
           ``"sqrt-n"`` caps at :math:`\sqrt{n}` times the mean, for ``n``
           rows, a cap that grows with the rows, so that the truncated
-          weights stay consistent.
+          weights stay consistent;
+        - the uncovered share (``uncovered="spread"``): the mean of the
+          ratio over rows of P, :math:`c = \mathbb{E}_P[q/p]`, is the share
+          of Q's mass that lies where P has mass (:meth:`covered_share`).
+          Where :math:`c < 1` no weighting of P's rows reaches the rest of
+          Q, so the weights are :math:`c\, w / \bar w + (1 - c)`: the
+          safeguarded weights :math:`w` carry the covered share and every
+          row an equal part of the uncovered one, as if Q looked like P
+          where P has no rows. With domains that overlap the weights are
+          unchanged (:math:`c \ge 1`) or nearly so; with domains that do
+          not, they tend to equal weights (no adaptation) rather than to one
+          row.
 
         See docs/telescoping.md, "Importance weights", for how the defaults
         were measured.
@@ -556,6 +594,8 @@ class TelescopingRatioEstimator(SkotEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Rows of P (the source rows, for covariate-shift correction): the
+            cap and the covered share are computed over them.
         normalize : bool, default=False
             Rescale the weights to mean 1 over the rows of X (computed stably
             from the log ratios, so large ratios do not overflow).
@@ -566,6 +606,11 @@ class TelescopingRatioEstimator(SkotEstimator):
             None for no cap. The cap depends on the rows passed together.
         power : float in (0, 1], default=1.0
             The flattening exponent; 1 leaves the ratios as estimated.
+        uncovered : "spread" or None, default="spread"
+            ``"spread"`` gives the share of Q's mass that the rows of X do
+            not cover to every row alike (the weights then average to 1 when
+            that share is positive); None leaves the weights as the ratio
+            gives them.
 
         Returns
         -------
@@ -574,14 +619,15 @@ class TelescopingRatioEstimator(SkotEstimator):
         See Also
         --------
         effective_sample_size : What the weights leave of the rows.
+        covered_share : The share of Q's mass that the rows of X cover.
         """
         log_w = safeguarded_log_weights(
-            self.score_samples(X, condition=condition), max_weight, power
+            self.score_samples(X, condition=condition), max_weight, power, uncovered
         )
         dtype = log_w.dtype
         log_w = log_w.astype(np.float64)
         if normalize:
-            log_w = log_w - (np.logaddexp.reduce(log_w) - np.log(len(log_w)))
+            log_w = log_w - _log_mean_exp(log_w)
         elif log_w.max(initial=-np.inf) > np.log(np.finfo(dtype).max):
             raise OverflowError(
                 f"A log ratio of {log_w.max():.1f} overflows exp() in {dtype}; use "
@@ -589,7 +635,48 @@ class TelescopingRatioEstimator(SkotEstimator):
             )
         return np.exp(log_w).astype(dtype)
 
-    def effective_sample_size(self, X, condition=None, *, max_weight="sqrt-n", power=1.0):
+    def covered_share(self, X, condition=None):
+        r"""The share of Q's mass that lies where the rows of X (rows of P) are.
+
+        :math:`\min(1, \frac1n \sum_i q(x_i)/p(x_i))`, the mean of the
+        estimated ratio over the rows, which estimates
+        :math:`\mathbb{E}_P[q/p] = Q(p > 0)`. Near 1 where P's support
+        holds Q's; near 0 where the two barely overlap, and importance
+        weighting cannot correct the shift. It is only as good as the
+        ratio's level: a ratio that is overconfident far from the data (as
+        one classifier between separable samples is) drives it towards 0.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows of P.
+        condition : array-like of shape (n_samples,), default=None
+            The class label of each row, after a conditional fit.
+
+        Returns
+        -------
+        float
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skot import TelescopingRatioEstimator
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.normal(0, 1, (500, 1))
+        >>> Y = np.r_[rng.normal(0.5, 1, (250, 1)), rng.normal(12, 1, (250, 1))]
+        >>> ratio = TelescopingRatioEstimator(bridge="none", max_iter=300, random_state=0)
+        >>> share = ratio.fit(X, Y).covered_share(X)  # half of Y lies beyond X's rows
+        >>> bool(0.3 < share < 0.7)
+        True
+        """
+        log_ratio = self.score_samples(X, condition=condition).astype(np.float64)
+        if len(log_ratio) == 0:
+            raise ValueError("covered_share needs at least one row.")
+        return float(np.exp(min(_log_mean_exp(log_ratio), 0.0)))
+
+    def effective_sample_size(
+        self, X, condition=None, *, max_weight="sqrt-n", power=1.0, uncovered="spread"
+    ):
         r"""Kish's effective sample size of the weights of the rows of X.
 
         :math:`(\sum_i w_i)^2 / \sum_i w_i^2`, between 1 (one row takes all
@@ -600,7 +687,7 @@ class TelescopingRatioEstimator(SkotEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        condition, max_weight, power
+        condition, max_weight, power, uncovered
             As in :meth:`predict_weights`.
 
         Returns
@@ -608,7 +695,12 @@ class TelescopingRatioEstimator(SkotEstimator):
         float
         """
         w = self.predict_weights(
-            X, normalize=True, condition=condition, max_weight=max_weight, power=power
+            X,
+            normalize=True,
+            condition=condition,
+            max_weight=max_weight,
+            power=power,
+            uncovered=uncovered,
         ).astype(np.float64)
         return float(w.sum() ** 2 / np.square(w).sum())
 

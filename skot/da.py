@@ -24,6 +24,8 @@ like POT's and skada's mappings, so their scores compare one for one.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.pipeline import make_pipeline
@@ -35,6 +37,7 @@ from ._domains import source_rows
 from ._qflow import QFlowTransport
 from ._telescoping import TelescopingRatioEstimator
 from ._weights import sample_weight_array
+from .exceptions import LowOverlapWarning
 
 __all__ = [
     "ConditionalTransportEstimator",
@@ -261,10 +264,17 @@ class ImportanceWeightedEstimator(_SourceTrained):
     weights_ : ndarray of shape (n_source_samples,)
         The weights given to the source rows, mean 1 (with the ratio
         estimator's default safeguards: for TelescopingRatioEstimator, no
-        weight above sqrt(n) times the mean).
+        weight above sqrt(n) times the mean, and the share of the target
+        that the source does not cover spread over every row alike).
     effective_sample_size_ : float
         Kish's effective sample size of ``weights_``: roughly how many
         source rows the estimator learns from.
+    covered_share_ : float or None
+        The share of the target's mass that the ratio estimator puts where
+        the source rows are (``ratio_estimator_.covered_share(X_source)``;
+        None when the ratio estimator has no such method). Below 0.5 a
+        :class:`~skot.exceptions.LowOverlapWarning` says that weighting
+        cannot correct most of the shift.
     classes_ : ndarray
         The inner estimator's classes, for classifiers.
     n_features_in_ : int
@@ -331,9 +341,23 @@ class ImportanceWeightedEstimator(_SourceTrained):
             raise ValueError("The ratio estimator returned non-finite importance weights.")
         fit_weights = weights if sample_weight is None else weights * sample_weight[source]
         estimator = clone(self.estimator).fit(X_source, y[source], sample_weight=fit_weights)
+        covered = None
+        if hasattr(ratio, "covered_share"):
+            covered = float(ratio.covered_share(X_source))
+            if covered < 0.5:
+                warnings.warn(
+                    f"The ratio estimator puts {covered:.1%} of the target's mass where the "
+                    "source rows are: no weighting of the source rows reaches the rest, "
+                    "which the weights give to every source row alike (no adaptation "
+                    "there). Carrying the source onto the target (QFlowTransport in "
+                    "make_da_pipeline) does not need the domains to overlap.",
+                    LowOverlapWarning,
+                    stacklevel=2,
+                )
         self.ratio_estimator_ = ratio
         self.weights_ = weights
         self.effective_sample_size_ = float(weights.sum() ** 2 / np.square(weights).sum())
+        self.covered_share_ = covered
         return self._finish(estimator)
 
 

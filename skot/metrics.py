@@ -150,7 +150,11 @@ class ImportanceWeightedScorer:
     rows as P and the target rows as Q, and the estimator's accuracy on the
     labelled source rows is averaged with the weights ``q(x) / p(x)``. Under
     covariate shift this estimates the target accuracy without target labels
-    (Sugiyama, Krauledat and Mueller, JMLR 2007). In a Pipeline with a
+    (Sugiyama, Krauledat and Mueller, JMLR 2007). The weights are
+    ``predict_weights(X_source, normalize=True)`` with its safeguards: for
+    :class:`~skot.TelescopingRatioEstimator`, the share of the target that
+    lies beyond the source rows is given to every source row alike, so that
+    share counts at the source accuracy. In a Pipeline with a
     :class:`~skot.QFlowTransport` fitted with ``sample_domain``, the source
     rows are predicted as source rows: mapped onto the target domain first.
 

@@ -248,7 +248,7 @@ def test_the_conditional_ratio_is_each_class_own(bridge):
     pooled = TelescopingRatioEstimator(**fast).fit(X, Y).score_samples(test)
     assert error < 0.15
     assert np.abs(pooled - truth).mean() > 0.5
-    weights = conditional.predict_weights(test, condition=labels)
+    weights = conditional.predict_weights(test, condition=labels, uncovered=None)
     np.testing.assert_allclose(np.log(weights), conditional.score_samples(test, condition=labels))
     with pytest.raises(ValueError, match="This TelescopingRatioEstimator is conditional"):
         conditional.score_samples(test)

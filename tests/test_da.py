@@ -2,6 +2,8 @@
 source-only final step, importance weighting, scorers, and skada's own
 pipelines."""
 
+import warnings
+
 import numpy as np
 import pytest
 import sklearn
@@ -9,7 +11,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 
-from skot import QFlowTransport, TelescopingRatioEstimator
+from skot import LowOverlapWarning, QFlowTransport, TelescopingRatioEstimator
 from skot.da import (
     ConditionalTransportEstimator,
     FitOnSource,
@@ -160,6 +162,32 @@ def test_importance_weighting_lowers_the_target_risk_under_covariate_shift():
     assert weighted.effective_sample_size_ < 0.5 * 600  # the target region is the source's tail
     # The weights grow towards the target, as q/p does.
     assert np.corrcoef(xs, np.log(weighted.weights_))[0, 1] > 0.9
+
+
+def test_importance_weighting_falls_back_on_the_source_where_the_domains_do_not_overlap():
+    # The target lies 10 standard deviations from the source: a classifier
+    # separates the domains, the ratio on source rows is tiny everywhere,
+    # and weights normalised to mean 1 would hand the fit to the one source
+    # row nearest the target. The weights instead spread the uncovered
+    # share, so the fit is (nearly) the unweighted one, and a warning says so.
+    rng = np.random.RandomState(5)
+    xs, xt = rng.normal(0.0, 1.0, (400, 2)), rng.normal(10.0, 1.0, (200, 2))
+    ys = (xs[:, 0] + 0.3 * rng.normal(size=400) > 0).astype(int)
+    X, y = np.r_[xs, xt], np.r_[ys, -np.ones(200, dtype=int)]
+    ratio = TelescopingRatioEstimator(bridge="none", max_iter=300, random_state=0)
+    weighted = ImportanceWeightedEstimator(LogisticRegression(), ratio)
+    with pytest.warns(LowOverlapWarning, match="target's mass where the source rows are"):
+        weighted.fit(X, y)
+    assert weighted.covered_share_ < 1e-3
+    assert weighted.effective_sample_size_ > 0.99 * 400
+    plain = LogisticRegression().fit(xs, ys)
+    np.testing.assert_allclose(weighted.estimator_.coef_, plain.coef_, rtol=1e-2)
+    # Where the domains overlap, no warning, and the share is near 1.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LowOverlapWarning)
+        near = np.r_[xs, rng.normal(0.5, 1.0, (200, 2))]
+        weighted.fit(near, y)
+    assert weighted.covered_share_ > 0.8
 
 
 def test_grid_search_over_gamma_in_a_da_pipeline(shifted):

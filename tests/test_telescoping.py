@@ -173,7 +173,9 @@ def fitted(shifted, fitted_qflow):
 def test_weights_are_exponentiated_log_ratios(fitted, shifted):
     X = shifted[0]
     np.testing.assert_allclose(
-        fitted.predict_weights(X, max_weight=None), np.exp(fitted.score_samples(X)), rtol=1e-6
+        fitted.predict_weights(X, max_weight=None, uncovered=None),
+        np.exp(fitted.score_samples(X)),
+        rtol=1e-6,
     )
     weights = fitted.predict_weights(X, normalize=True)
     assert weights.mean() == pytest.approx(1.0)
@@ -200,6 +202,57 @@ def test_flattening_raises_the_weights_to_the_power():
     np.testing.assert_allclose(np.exp(flat), np.exp(log_ratio) ** 0.5)
 
 
+def test_the_uncovered_share_is_spread_over_every_row():
+    # Mean ratio c = 0.3: the weights are c w / mean(w) + (1 - c) = w + 0.7.
+    log_ratio = np.log([0.1, 0.5, 0.3, 0.3])
+    spread = np.exp(safeguarded_log_weights(log_ratio, max_weight=None))
+    np.testing.assert_allclose(spread, np.exp(log_ratio) + 0.7, rtol=1e-12)
+    # With a cap that binds, the covered share is still the ratio's mean
+    # (0.5099), not the capped weights' (0.0609): truncation only moves
+    # weight between the covered rows.
+    log_ratio = np.log(np.r_[50.0, np.full(99, 0.01)])
+    capped = np.r_[10 * 0.5099, np.full(99, 0.01)]
+    expected = 0.5099 * capped / capped.mean() + (1 - 0.5099)
+    np.testing.assert_allclose(np.exp(safeguarded_log_weights(log_ratio)), expected, rtol=1e-12)
+    # A ratio whose mean is 1 or more covers Q: the weights are left alone.
+    log_ratio = np.log([0.5, 2.0, 0.5, 1.5])
+    np.testing.assert_allclose(
+        safeguarded_log_weights(log_ratio), safeguarded_log_weights(log_ratio, uncovered=None)
+    )
+
+
+def test_spread_weights_average_like_the_covered_target_plus_the_source():
+    # P = N(0, 1); Q = 0.3 N(0.5, 1) + 0.7 N(30, 1), whose far component no
+    # row of P reaches. With the exact ratio, E_P[q/p] = 0.3 is the covered
+    # share, and the spread weights average x to 0.3 * 0.5 + 0.7 * 0 = 0.15
+    # and x^2 to 0.3 * 1.25 + 0.7 * 1 = 1.075 (the covered part of Q, the
+    # rest as P). Normalised without the spread, they average x to 0.5, the
+    # covered component's mean, as if it were all of Q.
+    x = np.random.RandomState(3).normal(size=20000)
+    log_ratio = np.logaddexp(np.log(0.3) + 0.5 * x - 0.125, np.log(0.7) + 30 * x - 450)
+    assert np.exp(np.logaddexp.reduce(log_ratio)) / len(x) == pytest.approx(0.3, abs=0.01)
+    spread = np.exp(safeguarded_log_weights(log_ratio))
+    assert spread.mean() == pytest.approx(1.0)
+    assert np.average(x, weights=spread) == pytest.approx(0.15, abs=0.02)
+    assert np.average(x**2, weights=spread) == pytest.approx(1.075, abs=0.04)
+    alone = np.exp(safeguarded_log_weights(log_ratio, uncovered=None))
+    assert np.average(x, weights=alone) == pytest.approx(0.5, abs=0.03)
+
+
+def test_covered_share_is_the_mean_ratio_at_most_one(fitted, shifted, monkeypatch):
+    X = shifted[0]
+    share = float(np.mean(np.exp(fitted.score_samples(X).astype(np.float64))))
+    assert fitted.covered_share(X) == pytest.approx(min(share, 1.0), rel=1e-6)
+
+    def far(self, X, condition=None):
+        return np.full(len(X), -40.0)  # Q's mass is all where no row of X is
+
+    monkeypatch.setattr(type(fitted), "score_samples", far)
+    assert fitted.covered_share(X) == pytest.approx(np.exp(-40.0))
+    np.testing.assert_allclose(fitted.predict_weights(X), 1.0)
+    assert fitted.effective_sample_size(X) == pytest.approx(len(X))
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
@@ -207,6 +260,7 @@ def test_flattening_raises_the_weights_to_the_power():
         (dict(power=1.5), "power must be"),
         (dict(max_weight=1.0), "max_weight must be"),
         (dict(max_weight="sqrt"), "max_weight must be"),
+        (dict(uncovered="uniform"), "uncovered must be"),
     ],
 )
 def test_bad_safeguards_are_named(fitted, shifted, kwargs, match):

@@ -634,15 +634,15 @@ M += [
     (
         "weights: no flattening",
         "skot/_telescoping.py",
-        "    log_w = power * log_ratio.astype(np.float64)",
-        "    log_w = log_ratio.astype(np.float64)",
+        "    log_w = power * log_ratio\n",
+        "    log_w = log_ratio\n",
         ["tests/test_telescoping.py::test_flattening_raises_the_weights_to_the_power"],
     ),
     (
         "weights: no truncation by default",
         "skot/_telescoping.py",
-        '        self, X, normalize=False, condition=None, *, max_weight="sqrt-n", power=1.0',
-        "        self, X, normalize=False, condition=None, *, max_weight=None, power=1.0",
+        '        *,\n        max_weight="sqrt-n",\n        power=1.0,\n        uncovered="spread",\n    ):',
+        '        *,\n        max_weight=None,\n        power=1.0,\n        uncovered="spread",\n    ):',
         ["tests/test_telescoping.py::test_truncation_keeps_one_row_from_taking_the_weighting"],
     ),
     (
@@ -727,6 +727,27 @@ M += [
         "stats.t.ppf(0.5 + confidence_level / 2, df=n_splits - 1)",
         "stats.norm.ppf(0.5 + confidence_level / 2)",
         ["tests/test_mutual_information.py::test_splits_average_their_estimates"],
+    ),
+    (
+        "weights: the uncovered share is not spread",
+        "skot/_telescoping.py",
+        '    log_covered = _log_mean_exp(log_ratio) if uncovered == "spread" else 0.0',
+        "    log_covered = 0.0",
+        [
+            "tests/test_telescoping.py::test_the_uncovered_share_is_spread_over_every_row",
+            "tests/test_telescoping.py::"
+            "test_spread_weights_average_like_the_covered_target_plus_the_source",
+            "tests/test_telescoping.py::test_covered_share_is_the_mean_ratio_at_most_one",
+            "tests/test_da.py::"
+            "test_importance_weighting_falls_back_on_the_source_where_the_domains_do_not_overlap",
+        ],
+    ),
+    (
+        "weights: the covered share from the capped weights, not the ratio",
+        "skot/_telescoping.py",
+        '    log_covered = _log_mean_exp(log_ratio) if uncovered == "spread" else 0.0',
+        '    log_covered = _log_mean_exp(log_w) if uncovered == "spread" else 0.0',
+        ["tests/test_telescoping.py::test_the_uncovered_share_is_spread_over_every_row"],
     ),
 ]
 only = sys.argv[1:]
