@@ -168,7 +168,9 @@ def evaluate(X, y, domain, classifier, preprocessing, quick):
         # Importance weighting: how many source rows the weights leave.
         ess = getattr(model[-1], "effective_sample_size_", None) if pipe != "oracle" else None
         share = "" if ess is None else f"{ess / source.sum():.3f}"
-        rows[name] = (accuracy, seconds, share)
+        covered = getattr(model[-1], "covered_share_", None) if pipe != "oracle" else None
+        covered = "" if covered is None else f"{covered:.3f}"
+        rows[name] = (accuracy, seconds, share, covered)
     return rows
 
 
@@ -191,17 +193,19 @@ def main(argv=None):
     )
     lines = [
         "Target accuracy (higher is better), fit seconds, and for importance weighting "
-        "Kish's effective sample size of the weights over the source rows.",
+        "Kish's effective sample size of the weights over the source rows and the share "
+        "of the target's mass that the ratio puts where the source rows are "
+        "(`covered_share_`; below it the weights spread the rest over every row).",
         "",
-        "| data | method | target accuracy | fit s | ESS / source rows |",
-        "|---|---|---|---|---|",
+        "| data | method | target accuracy | fit s | ESS / source rows | covered |",
+        "|---|---|---|---|---|---|",
     ]
     print("\n".join(lines), flush=True)
     for data, (X, y, domain, classifier, preprocessing) in problems.items():
-        for method, (accuracy, seconds, ess) in evaluate(
+        for method, (accuracy, seconds, ess, covered) in evaluate(
             X, y, domain, classifier, preprocessing, args.quick
         ).items():
-            line = f"| {data} | {method} | {accuracy:.3f} | {seconds:.1f} | {ess} |"
+            line = f"| {data} | {method} | {accuracy:.3f} | {seconds:.1f} | {ess} | {covered} |"
             print(line, flush=True)
             lines.append(line)
     header = [
