@@ -132,9 +132,9 @@ def classification(name, seed=0):
 
 
 def main():
-    problems = {f"shimodaira {s}": (shimodaira, s) for s in range(5)}
-    problems.update({f"5-D regression {s}": (regression_5d, s) for s in range(2)})
-    problems.update({f"partial support {s}": (partial_support, s) for s in range(3)})
+    problems = {f"shimodaira {s}": (shimodaira, (s,)) for s in range(5)}
+    problems.update({f"5-D regression {s}": (regression_5d, (s,)) for s in range(2)})
+    problems.update({f"partial support {s}": (partial_support, (s,)) for s in range(3)})
     problems.update(
         {f"covariate_shift {s}": (classification, ("covariate_shift", s)) for s in range(3)}
     )
@@ -142,8 +142,8 @@ def main():
     header = ["problem", "covered", "weights", "ESS / n", "target risk (MSE) or accuracy"]
     print(" | ".join(header), flush=True)
     rows = []
-    for name, (make, arg) in problems.items():
-        Xs, ys, Xt, estimator, score, ratio = make(*arg) if isinstance(arg, tuple) else make(arg)
+    for name, (make, args) in problems.items():
+        Xs, ys, Xt, estimator, score, ratio = make(*args)
         ratio.fit(Xs, Xt)
         covered = f"{ratio.covered_share(Xs):.3f}"
         unweighted = f"{score(clone(estimator).fit(Xs, ys)):.3f}"

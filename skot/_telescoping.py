@@ -670,8 +670,6 @@ class TelescopingRatioEstimator(SkotEstimator):
         True
         """
         log_ratio = self.score_samples(X, condition=condition).astype(np.float64)
-        if len(log_ratio) == 0:
-            raise ValueError("covered_share needs at least one row.")
         return float(np.exp(min(_log_mean_exp(log_ratio), 0.0)))
 
     def effective_sample_size(

@@ -339,8 +339,6 @@ class ImportanceWeightedEstimator(_SourceTrained):
         weights = np.asarray(ratio.predict_weights(X_source, normalize=True), dtype=np.float64)
         if not np.all(np.isfinite(weights)):
             raise ValueError("The ratio estimator returned non-finite importance weights.")
-        fit_weights = weights if sample_weight is None else weights * sample_weight[source]
-        estimator = clone(self.estimator).fit(X_source, y[source], sample_weight=fit_weights)
         covered = None
         if hasattr(ratio, "covered_share"):
             covered = float(ratio.covered_share(X_source))
@@ -354,6 +352,8 @@ class ImportanceWeightedEstimator(_SourceTrained):
                     LowOverlapWarning,
                     stacklevel=2,
                 )
+        fit_weights = weights if sample_weight is None else weights * sample_weight[source]
+        estimator = clone(self.estimator).fit(X_source, y[source], sample_weight=fit_weights)
         self.ratio_estimator_ = ratio
         self.weights_ = weights
         self.effective_sample_size_ = float(weights.sum() ** 2 / np.square(weights).sum())
