@@ -23,25 +23,49 @@ from ._ode import time_grid
 from ._qflow import QFlowTransport
 from ._ratio import integrated_log_ratio, telescoping_loss
 from ._validation import score_target_sample
-from ._weights import split_weighted_rows, stacked_weights
+from ._weights import sample_weight_array, split_weighted_rows, stacked_weights
 
 __all__ = ["TelescopingRatioEstimator", "safeguarded_log_weights"]
 
 _VALIDATION_ROWS = 8192  # cap on the rows the held-out score is computed on
 
 
-def _log_mean_exp(a: np.ndarray) -> float:
-    return float(np.logaddexp.reduce(a) - np.log(len(a)))
+def _log_mean_exp(a: np.ndarray, log_row_weights: np.ndarray | None = None) -> float:
+    """log of the mean of exp(a), weighted by exp(log_row_weights) if given."""
+    if log_row_weights is None:
+        return float(np.logaddexp.reduce(a) - np.log(len(a)))
+    return float(np.logaddexp.reduce(a + log_row_weights) - np.logaddexp.reduce(log_row_weights))
+
+
+def _row_weights(sample_weight, X) -> np.ndarray | None:
+    """The rows' own weights, checked (None stays None)."""
+    weights = sample_weight_array(sample_weight, X)
+    if weights is not None and not weights.sum() > 0:
+        raise ValueError("sample_weight: the weights of the rows of X are all zero.")
+    return weights
+
+
+def _log(weights: np.ndarray | None) -> np.ndarray | None:
+    if weights is None:
+        return None
+    with np.errstate(divide="ignore"):  # rows of weight 0 count for nothing
+        return np.log(weights)
 
 
 def safeguarded_log_weights(
-    log_ratio: np.ndarray, max_weight="sqrt-n", power=1.0, uncovered="spread"
+    log_ratio: np.ndarray,
+    max_weight="sqrt-n",
+    power=1.0,
+    uncovered="spread",
+    sample_weight: np.ndarray | None = None,
 ) -> np.ndarray:
     """Log importance weights flattened by ``power``, capped at ``max_weight``
     times their mean over the rows (``"sqrt-n"``: the square root of the
     number of rows), and, with ``uncovered="spread"``, mixed with equal
     weights by the share of Q's mass the rows do not cover; in log space so
-    that nothing overflows. See :meth:`TelescopingRatioEstimator.predict_weights`."""
+    that nothing overflows. Means over the rows are weighted by the rows'
+    own ``sample_weight`` when given. See
+    :meth:`TelescopingRatioEstimator.predict_weights`."""
     if isinstance(power, bool) or not isinstance(power, Real) or not 0 < power <= 1:
         raise ValueError(f"power must be a number in (0, 1]; got {power!r}.")
     if max_weight is not None and max_weight != "sqrt-n":
@@ -57,17 +81,18 @@ def safeguarded_log_weights(
     n = len(log_w)
     if n == 0:
         return log_w.astype(dtype)
+    log_s = _log(None if sample_weight is None else np.asarray(sample_weight, np.float64))
     if max_weight is not None:
         cap = 0.5 * np.log(n) if max_weight == "sqrt-n" else np.log(max_weight)
-        log_w = np.minimum(log_w, _log_mean_exp(log_w) + cap)
+        log_w = np.minimum(log_w, _log_mean_exp(log_w, log_s) + cap)
     # E_P[q/p] is the share of Q's mass where P has mass: below 1 when part
     # of Q lies where the rows of P never go. Weights can only move the
     # covered share; the rest is spread evenly, so that where the source has
     # no rows the weighting falls back on the unweighted source.
-    log_covered = _log_mean_exp(log_ratio) if uncovered == "spread" else 0.0
+    log_covered = _log_mean_exp(log_ratio, log_s) if uncovered == "spread" else 0.0
     if log_covered < 0:
         log_w = np.logaddexp(
-            log_covered + log_w - _log_mean_exp(log_w), np.log(-np.expm1(log_covered))
+            log_covered + log_w - _log_mean_exp(log_w, log_s), np.log(-np.expm1(log_covered))
         )
     return log_w.astype(dtype)
 
@@ -561,6 +586,7 @@ class TelescopingRatioEstimator(SkotEstimator):
         max_weight="sqrt-n",
         power=1.0,
         uncovered="spread",
+        sample_weight=None,
     ):
         r"""Importance weights ``q(x) / p(x)`` of the rows of X, with safeguards.
 
@@ -611,6 +637,13 @@ class TelescopingRatioEstimator(SkotEstimator):
             not cover to every row alike (the weights then average to 1 when
             that share is positive); None leaves the weights as the ratio
             gives them.
+        sample_weight : array-like of shape (n_samples,), default=None
+            The rows' own weights, when X is a weighted sample of P (as the
+            ratio was fitted with ``sample_weight``): the means over the
+            rows (the cap's, the covered share's, ``normalize``'s) are then
+            weighted by them. The weights returned are the importance
+            weights alone; a weighted fit takes their product with
+            ``sample_weight``.
 
         Returns
         -------
@@ -621,13 +654,14 @@ class TelescopingRatioEstimator(SkotEstimator):
         effective_sample_size : What the weights leave of the rows.
         covered_share : The share of Q's mass that the rows of X cover.
         """
+        row_weights = _row_weights(sample_weight, X)
         log_w = safeguarded_log_weights(
-            self.score_samples(X, condition=condition), max_weight, power, uncovered
+            self.score_samples(X, condition=condition), max_weight, power, uncovered, row_weights
         )
         dtype = log_w.dtype
         log_w = log_w.astype(np.float64)
         if normalize:
-            log_w = log_w - _log_mean_exp(log_w)
+            log_w = log_w - _log_mean_exp(log_w, _log(row_weights))
         elif log_w.max(initial=-np.inf) > np.log(np.finfo(dtype).max):
             raise OverflowError(
                 f"A log ratio of {log_w.max():.1f} overflows exp() in {dtype}; use "
@@ -635,7 +669,7 @@ class TelescopingRatioEstimator(SkotEstimator):
             )
         return np.exp(log_w).astype(dtype)
 
-    def covered_share(self, X, condition=None):
+    def covered_share(self, X, condition=None, sample_weight=None):
         r"""The share of Q's mass that lies where the rows of X (rows of P) are.
 
         :math:`\min(1, \frac1n \sum_i q(x_i)/p(x_i))`, the mean of the
@@ -652,6 +686,9 @@ class TelescopingRatioEstimator(SkotEstimator):
             Rows of P.
         condition : array-like of shape (n_samples,), default=None
             The class label of each row, after a conditional fit.
+        sample_weight : array-like of shape (n_samples,), default=None
+            The rows' own weights, when X is a weighted sample of P: the
+            mean is then weighted by them.
 
         Returns
         -------
@@ -669,23 +706,32 @@ class TelescopingRatioEstimator(SkotEstimator):
         >>> bool(0.3 < share < 0.7)
         True
         """
+        log_s = _log(_row_weights(sample_weight, X))
         log_ratio = self.score_samples(X, condition=condition).astype(np.float64)
-        return float(np.exp(min(_log_mean_exp(log_ratio), 0.0)))
+        return float(np.exp(min(_log_mean_exp(log_ratio, log_s), 0.0)))
 
     def effective_sample_size(
-        self, X, condition=None, *, max_weight="sqrt-n", power=1.0, uncovered="spread"
+        self,
+        X,
+        condition=None,
+        *,
+        max_weight="sqrt-n",
+        power=1.0,
+        uncovered="spread",
+        sample_weight=None,
     ):
         r"""Kish's effective sample size of the weights of the rows of X.
 
         :math:`(\sum_i w_i)^2 / \sum_i w_i^2`, between 1 (one row takes all
         the weight) and the number of rows (equal weights): roughly how many
         rows an estimator weighted by :meth:`predict_weights` (with the same
-        safeguards) learns from.
+        safeguards) learns from. With ``sample_weight``, :math:`w_i` is the
+        product of a row's importance weight and its own weight.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        condition, max_weight, power, uncovered
+        condition, max_weight, power, uncovered, sample_weight
             As in :meth:`predict_weights`.
 
         Returns
@@ -699,7 +745,11 @@ class TelescopingRatioEstimator(SkotEstimator):
             max_weight=max_weight,
             power=power,
             uncovered=uncovered,
+            sample_weight=sample_weight,
         ).astype(np.float64)
+        row_weights = _row_weights(sample_weight, X)
+        if row_weights is not None:
+            w = w * row_weights
         return float(w.sum() ** 2 / np.square(w).sum())
 
     def score(self, X, y=None, condition=None, target_condition=None):

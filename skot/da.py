@@ -262,13 +262,17 @@ class ImportanceWeightedEstimator(_SourceTrained):
     ratio_estimator_ : estimator object
         The fitted ratio estimator, source as P and target as Q.
     weights_ : ndarray of shape (n_source_samples,)
-        The weights given to the source rows, mean 1 (with the ratio
+        The importance weights of the source rows, mean 1 (with the ratio
         estimator's default safeguards: for TelescopingRatioEstimator, no
         weight above sqrt(n) times the mean, and the share of the target
-        that the source does not cover spread over every row alike).
+        that the source does not cover spread over every row alike). With
+        ``sample_weight`` in :meth:`fit`, their mean (and the safeguards'
+        means) are weighted by the source rows' sample weights, and the
+        estimator gets their product.
     effective_sample_size_ : float
-        Kish's effective sample size of ``weights_``: roughly how many
-        source rows the estimator learns from.
+        Kish's effective sample size of the weights the estimator gets
+        (``weights_``, times the source rows' sample weights if any):
+        roughly how many source rows it learns from.
     covered_share_ : float or None
         The share of the target's mass that the ratio estimator puts where
         the source rows are (``ratio_estimator_.covered_share(X_source)``;
@@ -313,10 +317,11 @@ class ImportanceWeightedEstimator(_SourceTrained):
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the rows of both domains: the ratio is fitted between
             the weighted samples (as ``sample_weight`` and
-            ``target_sample_weight``, which the ratio estimator must then
-            accept), and the inner estimator gets each source row's weight
-            times its importance weight. ``weights_`` stays the importance
-            weights alone.
+            ``target_sample_weight``, which the ratio estimator's ``fit``
+            must then accept, as its ``predict_weights`` must accept
+            ``sample_weight``), and the inner estimator gets each source
+            row's weight times its importance weight. ``weights_`` stays the
+            importance weights alone.
 
         Returns
         -------
@@ -336,12 +341,16 @@ class ImportanceWeightedEstimator(_SourceTrained):
                 "target_sample_weight": sample_weight[~source],
             }
         ratio.fit(X_source, _safe_indexing(X, ~source), **row_weights)
-        weights = np.asarray(ratio.predict_weights(X_source, normalize=True), dtype=np.float64)
+        # Means over the source rows (the weights' normalisation, the covered
+        # share) are over the weighted sample the ratio was fitted on.
+        source_weights = {} if sample_weight is None else {"sample_weight": sample_weight[source]}
+        weights = ratio.predict_weights(X_source, normalize=True, **source_weights)
+        weights = np.asarray(weights, dtype=np.float64)
         if not np.all(np.isfinite(weights)):
             raise ValueError("The ratio estimator returned non-finite importance weights.")
         covered = None
         if hasattr(ratio, "covered_share"):
-            covered = float(ratio.covered_share(X_source))
+            covered = float(ratio.covered_share(X_source, **source_weights))
             if covered < 0.5:
                 warnings.warn(
                     f"The ratio estimator puts {covered:.1%} of the target's mass where the "
@@ -356,7 +365,7 @@ class ImportanceWeightedEstimator(_SourceTrained):
         estimator = clone(self.estimator).fit(X_source, y[source], sample_weight=fit_weights)
         self.ratio_estimator_ = ratio
         self.weights_ = weights
-        self.effective_sample_size_ = float(weights.sum() ** 2 / np.square(weights).sum())
+        self.effective_sample_size_ = float(fit_weights.sum() ** 2 / np.square(fit_weights).sum())
         self.covered_share_ = covered
         return self._finish(estimator)
 

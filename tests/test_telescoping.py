@@ -221,6 +221,32 @@ def test_the_uncovered_share_is_spread_over_every_row():
     )
 
 
+def test_row_weights_enter_the_safeguards_as_repeated_rows():
+    # Integer row weights are repeated rows: the flattened, capped, spread
+    # weights of the weighted rows are those of the repeated rows (the sqrt-n
+    # cap counts rows, so the cap is given as a number here). Mean ratio over
+    # the weighted rows (0.1 + 0.5 + 3 * 0.2 + 0.4) / 6 = 0.267, over the
+    # plain rows 0.3.
+    log_ratio = np.log([0.1, 0.5, 0.2, 0.4])
+    counts = np.array([1, 1, 3, 1])
+    repeated = np.repeat(log_ratio, counts)
+    for max_weight, power in [(None, 1.0), (2.0, 0.5)]:
+        weighted = safeguarded_log_weights(
+            log_ratio, max_weight=max_weight, power=power, sample_weight=counts
+        )
+        by_rows = safeguarded_log_weights(repeated, max_weight=max_weight, power=power)
+        np.testing.assert_allclose(np.repeat(weighted, counts), by_rows, rtol=1e-12)
+    log_ratio = np.log([0.05, 0.05, 0.35, 0.05])
+    counts = np.array([1, 1, 5, 1])  # weighted mean 0.2375, plain mean 0.125
+    spread = np.exp(safeguarded_log_weights(log_ratio, max_weight=None, sample_weight=counts))
+    np.testing.assert_allclose(spread, np.exp(log_ratio) + (1 - 0.2375), rtol=1e-12)
+    # Rows of weight 0 count for nothing.
+    with_zero = safeguarded_log_weights(
+        np.r_[log_ratio, np.log(40.0)], max_weight=None, sample_weight=np.r_[counts, 0]
+    )
+    np.testing.assert_allclose(np.exp(with_zero[:4]), spread, rtol=1e-12)
+
+
 def test_spread_weights_average_like_the_covered_target_plus_the_source():
     # P = N(0, 1); Q = 0.3 N(0.5, 1) + 0.7 N(30, 1), whose far component no
     # row of P reaches. With the exact ratio, E_P[q/p] = 0.3 is the covered
@@ -261,6 +287,10 @@ def test_covered_share_is_the_mean_ratio_at_most_one(fitted, shifted, monkeypatc
         (dict(max_weight=1.0), "max_weight must be"),
         (dict(max_weight="sqrt"), "max_weight must be"),
         (dict(uncovered="uniform"), "uncovered must be"),
+        (dict(sample_weight=[1.0, 2.0]), "sample_weight: .*shape"),
+        (dict(sample_weight="rows"), "sample_weight"),
+        (dict(sample_weight=-1.0), "sample_weight: .*[Nn]egative"),
+        (dict(sample_weight=0.0), "sample_weight: .*(all zero|non-zero)"),
     ],
 )
 def test_bad_safeguards_are_named(fitted, shifted, kwargs, match):

@@ -199,7 +199,21 @@ def test_importance_weighting_multiplies_row_weights_with_ratios():
     by_hand = clone(ratio).fit(
         X[:60], X[60:], sample_weight=row_weights[:60], target_sample_weight=row_weights[60:]
     )
-    np.testing.assert_allclose(model.weights_, by_hand.predict_weights(X[:60], normalize=True))
+    np.testing.assert_allclose(
+        model.weights_,
+        by_hand.predict_weights(X[:60], normalize=True, sample_weight=row_weights[:60]),
+    )
+    # Their mean is 1 over the weighted source rows, and the covered share is
+    # the weighted mean of the ratio.
+    assert np.average(model.weights_, weights=row_weights[:60]) == pytest.approx(1.0)
+    share = np.average(np.exp(by_hand.score_samples(X[:60])), weights=row_weights[:60])
+    assert model.covered_share_ == pytest.approx(min(share, 1.0), rel=1e-5)
+    # The effective sample size is that of the weights the estimator gets.
+    kish = expected.sum() ** 2 / np.square(expected).sum()
+    assert model.effective_sample_size_ == pytest.approx(kish)
+    assert by_hand.effective_sample_size(X[:60], sample_weight=row_weights[:60]) == pytest.approx(
+        kish, rel=1e-5
+    )
 
 
 # ------------------------------------------------------------ statistical

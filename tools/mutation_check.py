@@ -731,7 +731,7 @@ M += [
     (
         "weights: the uncovered share is not spread",
         "skot/_telescoping.py",
-        '    log_covered = _log_mean_exp(log_ratio) if uncovered == "spread" else 0.0',
+        '    log_covered = _log_mean_exp(log_ratio, log_s) if uncovered == "spread" else 0.0',
         "    log_covered = 0.0",
         [
             "tests/test_telescoping.py::test_the_uncovered_share_is_spread_over_every_row",
@@ -745,9 +745,23 @@ M += [
     (
         "weights: the covered share from the capped weights, not the ratio",
         "skot/_telescoping.py",
-        '    log_covered = _log_mean_exp(log_ratio) if uncovered == "spread" else 0.0',
-        '    log_covered = _log_mean_exp(log_w) if uncovered == "spread" else 0.0',
+        '    log_covered = _log_mean_exp(log_ratio, log_s) if uncovered == "spread" else 0.0',
+        '    log_covered = _log_mean_exp(log_w, log_s) if uncovered == "spread" else 0.0',
         ["tests/test_telescoping.py::test_the_uncovered_share_is_spread_over_every_row"],
+    ),
+    (
+        "weights: the rows' own weights left out of the safeguards' means",
+        "skot/_telescoping.py",
+        "    log_s = _log(None if sample_weight is None else np.asarray(sample_weight, np.float64))",
+        "    log_s = None",
+        ["tests/test_telescoping.py::test_row_weights_enter_the_safeguards_as_repeated_rows"],
+    ),
+    (
+        "da: importance weights and covered share over the unweighted source rows",
+        "skot/da.py",
+        '        source_weights = {} if sample_weight is None else {"sample_weight": sample_weight[source]}',
+        "        source_weights = {}",
+        ["tests/test_weights.py::test_importance_weighting_multiplies_row_weights_with_ratios"],
     ),
 ]
 only = sys.argv[1:]
