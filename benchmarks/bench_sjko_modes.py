@@ -44,6 +44,7 @@ Usage::
     python benchmarks/bench_sjko_modes.py
     python benchmarks/bench_sjko_modes.py --quick
     python benchmarks/bench_sjko_modes.py --variant 'no noise={"instance_noise": 0}'
+    python benchmarks/bench_sjko_modes.py --methods S-JKO "GMM (BIC)"
 """
 
 from __future__ import annotations
@@ -153,6 +154,12 @@ def main():
         metavar="LABEL=JSON",
         help="S-JKO again with these parameters (repeatable)",
     )
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        metavar="METHOD",
+        help="only these rows (names as in the table, variants by their label); default all",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="a smoke run, few steps")
     parser.add_argument("--out", default=None)
@@ -177,6 +184,11 @@ def main():
     ]
     print(" | ".join(header), flush=True)
     rows, fits = [], methods(args, variants)
+    if args.methods:
+        unknown = set(args.methods) - set(fits)
+        if unknown:
+            parser.error(f"unknown methods {sorted(unknown)}; choose from {list(fits)}")
+        fits = {name: fit for name, fit in fits.items() if name in args.methods}
     for name in args.only or MIXTURES:
         mixture = MIXTURES[name]()
         X = mixture.sample(args.n_train, random_state=args.seed)

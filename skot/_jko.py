@@ -17,6 +17,7 @@ generative modeling through unbalanced optimal transport", ICML 2024.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -47,6 +48,7 @@ class JKOConfig:
     potential_learning_rate_init: float
     alpha_r1: float
     instance_noise: float
+    ema_decay: float = 0.0
     verbose: int = 0
 
 
@@ -60,12 +62,15 @@ def run_jko_phases(
     first_phase: int = 0,
     *,
     weights=None,
+    validate: Callable[[], float] | None = None,
 ) -> TrainingRecord:
     """Train ``map_`` and ``potential`` in place through ``n_phases`` JKO steps.
 
     ``weights`` (positive, one per row of ``data``, or None) are the rows'
     sample weights: the potential's minibatches of data draw rows in
-    proportion to them.
+    proportion to them. ``validate`` (or None) scores the map, higher is
+    better: it is called before the first phase and after each, every phase
+    runs, and the map and potential of the best-scoring phase are kept.
 
     ``previous`` is the frozen map of the phase before the first (None: the
     identity), and ``first_phase`` that phase's index, which anneals the
@@ -128,7 +133,15 @@ def run_jko_phases(
         mapper.update(loss_map)
         return {"loss": loss_map, "potential_loss": loss_potential, "transport_cost": cost.mean()}
 
-    trainer = Trainer(config.n_phases * config.max_iter, verbose=config.verbose, desc="S-JKO")
+    trainer = Trainer(
+        config.n_phases * config.max_iter,
+        validate=validate,
+        keep=(map_, potential),
+        validate_at="phase",
+        n_iter_no_change=config.n_phases + 1,  # never stops: a later phase may do better
+        verbose=config.verbose,
+        desc="S-JKO",
+    )
     for phase in range(first_phase, first_phase + config.n_phases):
         noise_std = config.instance_noise / (phase + 1)
         evaluations[0] = 0
@@ -137,7 +150,10 @@ def run_jko_phases(
         def step(steps=steps, noise_std=noise_std, previous=previous):
             return jko_step(next(steps), noise_std, previous)
 
-        summary = trainer.phase(step, config.max_iter, label=phase)
+        # With ema_decay the phase ends at the moving average of the map's
+        # iterates, which is then the next phase's frozen map and start.
+        average = (map_, config.ema_decay) if config.ema_decay > 0 else None
+        summary = trainer.phase(step, config.max_iter, label=phase, average=average)
         summary["map_evaluations"] = evaluations[0]
         previous = copy.deepcopy(map_).requires_grad_(False).eval()
     return trainer.finish()

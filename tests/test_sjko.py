@@ -206,6 +206,69 @@ def test_divergences_train_the_map_towards_the_data(blob, divergence):
     assert all(np.isfinite(after.history_["map_loss"]))
 
 
+def test_ema_decay_ends_each_phase_at_the_mean_of_its_iterates(blob, optimizer_iterates):
+    # Five steps per phase, fewer than 1 / (1 - decay): the moving average is
+    # the plain mean of the phase's iterates, and the fitted map is the last
+    # phase's, not its last iterate.
+    model = SJKOGenerator(**TINY, ema_decay=0.99, random_state=0).fit(blob)
+    shapes = [p.shape for p in model.map_.parameters()]
+    steps = [it for it in optimizer_iterates if [p.shape for p in it] == shapes]
+    assert len(steps) == TINY["n_phases"] * TINY["max_iter"]
+    last_phase = steps[-TINY["max_iter"] :]
+    for fitted, group in zip(model.map_.parameters(), zip(*last_phase)):
+        torch.testing.assert_close(fitted, torch.stack(group).mean(0))
+        assert not torch.allclose(fitted, group[-1])
+
+
+def _scripted_scores(monkeypatch, scores):
+    """Make early stopping's held-out criterion return ``scores`` in turn."""
+    import skot._sjko
+
+    def fake(*args):
+        it = iter(scores)
+        return lambda: next(it)
+
+    monkeypatch.setattr(skot._sjko, "_held_out_mmd", fake)
+
+
+def test_early_stopping_keeps_the_best_scoring_phase(blob, monkeypatch):
+    # Scores before the first phase and after each of three: the first
+    # phase's map is the best, so the fit keeps it, and it is the map of a
+    # one-phase fit from the same seed (the same split and training draws).
+    params = dict(TINY, n_phases=3, early_stopping=True, random_state=0)
+    _scripted_scores(monkeypatch, [-5.0, -1.0, -3.0, -4.0])
+    kept = SJKOGenerator(**params).fit(blob)
+    assert kept.validation_scores_ == [-5.0, -1.0, -3.0, -4.0]
+    assert kept.best_validation_score_ == -1.0
+    assert kept.n_phases_ == 3 and len(kept.history_["map_loss"]) == 3  # every phase ran
+    _scripted_scores(monkeypatch, [-5.0, -1.0])
+    one_phase = SJKOGenerator(**{**params, "n_phases": 1}).fit(blob)
+    _scripted_scores(monkeypatch, [-5.0, -3.0, -2.0, -1.0])
+    last = SJKOGenerator(**params).fit(blob)
+    for a, b, c in zip(kept.map_.parameters(), one_phase.map_.parameters(), last.map_.parameters()):
+        torch.testing.assert_close(a, b)
+        assert not torch.allclose(a, c)
+
+
+def test_early_stopping_scores_the_map_by_held_out_mmd(blob, monkeypatch):
+    # A tenth of the 300 rows is held out; each score is minus the Gaussian
+    # MMD (bandwidth 0.2 in two dimensions) between them and 30 map rows.
+    import skot._sjko
+
+    calls = []
+
+    def spy(x, y, bandwidth):
+        calls.append((x.shape, y.shape, bandwidth, skot._criteria.gaussian_mmd(x, y, bandwidth)))
+        return calls[-1][-1]
+
+    monkeypatch.setattr(skot._sjko, "gaussian_mmd", spy)
+    model = SJKOGenerator(**TINY, early_stopping=True, random_state=0).fit(blob)
+    assert [c[:3] for c in calls] == [((30, 2), (30, 2), pytest.approx(0.2))] * 3
+    assert model.validation_scores_ == [-c[-1] for c in calls]
+    assert model.best_validation_score_ == max(model.validation_scores_)
+    assert SJKOGenerator(**TINY, random_state=0).fit(blob).validation_scores_ is None
+
+
 def test_warm_start_adds_phases_from_the_previous_map(blob):
     model = SJKOGenerator(**TINY, warm_start=True, random_state=0).fit(blob)
     first = model.map_
@@ -258,6 +321,8 @@ def test_score_is_minus_energy_distance(tiny_model, blob):
         ({"step_size": 0.0}, "step_size"),
         ({"n_phases": 0}, "n_phases"),
         ({"alpha_r1": -1.0}, "alpha_r1"),
+        ({"ema_decay": 1.0}, "ema_decay"),
+        ({"validation_fraction": 1.0}, "validation_fraction"),
         ({"hidden_layer_sizes": (16, 8)}, "'hidden_layer_sizes' parameter of SJKOGenerator"),
         ({"potential_hidden_layer_sizes": ()}, "'potential_hidden_layer_sizes' parameter"),
     ],
