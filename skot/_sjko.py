@@ -119,7 +119,8 @@ class SJKOGenerator(OneToOneFeatureMixin, _SetOutputMixin, SkotEstimator):
         the next phase's frozen map and starting point, and the fitted map.
         The adversarial steps leave the map oscillating around each JKO
         step's solution, and the average cancels much of it (docs/sjko.md,
-        "Averaging the map"). 0 keeps the last step's map.
+        "Averaging the map, and where S-JKO goes wrong"). 0 keeps the last
+        step's map.
     n_noise_features : int or None, default=None
         Dimension of the auxiliary noise z fed to the map; None uses the
         number of features, 0 makes the map deterministic.
@@ -453,9 +454,10 @@ class SJKOGenerator(OneToOneFeatureMixin, _SetOutputMixin, SkotEstimator):
 
 
 def _held_out_mmd(map_, X_val: np.ndarray, n_noise: int, rng, dev):
-    """Minus the Gaussian MMD between held-out standardised rows and as many
-    rows of the map, drawn from prior draws fixed once so that phases are
-    compared on the same draws."""
+    """The held-out score of early stopping: a function returning minus the
+    Gaussian MMD between held-out standardised rows and as many rows of the
+    map, from prior draws fixed here so that phases are compared on the same
+    draws."""
     d = X_val.shape[1]
     prior = to_tensor(rng.standard_normal((len(X_val), d)), dev)
     aux = to_tensor(rng.standard_normal((len(X_val), n_noise)), dev)
