@@ -23,7 +23,12 @@ from ._ode import time_grid
 from ._qflow import QFlowTransport
 from ._ratio import integrated_log_ratio, telescoping_loss
 from ._validation import score_target_sample
-from ._weights import sample_weight_array, split_weighted_rows, stacked_weights
+from ._weights import (
+    kish_effective_size,
+    sample_weight_array,
+    split_weighted_rows,
+    stacked_weights,
+)
 
 __all__ = ["TelescopingRatioEstimator", "safeguarded_log_weights"]
 
@@ -45,11 +50,12 @@ def _row_weights(sample_weight, X) -> np.ndarray | None:
     return weights
 
 
-def _log(weights: np.ndarray | None) -> np.ndarray | None:
+def _log(weights) -> np.ndarray | None:
+    """log of the row weights (None stays None)."""
     if weights is None:
         return None
     with np.errstate(divide="ignore"):  # rows of weight 0 count for nothing
-        return np.log(weights)
+        return np.log(np.asarray(weights, dtype=np.float64))
 
 
 def safeguarded_log_weights(
@@ -81,7 +87,7 @@ def safeguarded_log_weights(
     n = len(log_w)
     if n == 0:
         return log_w.astype(dtype)
-    log_s = _log(None if sample_weight is None else np.asarray(sample_weight, np.float64))
+    log_s = _log(sample_weight)
     if max_weight is not None:
         cap = 0.5 * np.log(n) if max_weight == "sqrt-n" else np.log(max_weight)
         log_w = np.minimum(log_w, _log_mean_exp(log_w, log_s) + cap)
@@ -748,9 +754,7 @@ class TelescopingRatioEstimator(SkotEstimator):
             sample_weight=sample_weight,
         ).astype(np.float64)
         row_weights = _row_weights(sample_weight, X)
-        if row_weights is not None:
-            w = w * row_weights
-        return float(w.sum() ** 2 / np.square(w).sum())
+        return kish_effective_size(w if row_weights is None else w * row_weights)
 
     def score(self, X, y=None, condition=None, target_condition=None):
         r"""Held-out criterion, higher is better: minus the balanced logistic loss.

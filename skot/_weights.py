@@ -24,6 +24,7 @@ from ._validation import split_rows
 __all__ = [
     "RowSampler",
     "check_sample_weight",
+    "kish_effective_size",
     "positive_rows",
     "resample_by_weight",
     "rows_kept",
@@ -42,6 +43,12 @@ def check_sample_weight(sample_weight, X: np.ndarray, name: str = "sample_weight
     weights as float64 (None when there are no weights, or all are equal).
     """
     return positive_rows(X, sample_weight_array(sample_weight, X, name), name)
+
+
+def kish_effective_size(weights) -> float:
+    """Kish's effective sample size of ``weights``: (sum w)^2 / sum w^2."""
+    w = np.asarray(weights, dtype=np.float64)
+    return float(w.sum() ** 2 / np.square(w).sum())
 
 
 def sample_weight_array(sample_weight, X: np.ndarray, name: str = "sample_weight"):

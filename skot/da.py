@@ -36,7 +36,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._domains import source_rows
 from ._qflow import QFlowTransport
 from ._telescoping import TelescopingRatioEstimator
-from ._weights import sample_weight_array
+from ._weights import kish_effective_size, sample_weight_array
 from .exceptions import LowOverlapWarning
 
 __all__ = [
@@ -365,7 +365,7 @@ class ImportanceWeightedEstimator(_SourceTrained):
         estimator = clone(self.estimator).fit(X_source, y[source], sample_weight=fit_weights)
         self.ratio_estimator_ = ratio
         self.weights_ = weights
-        self.effective_sample_size_ = float(fit_weights.sum() ** 2 / np.square(fit_weights).sum())
+        self.effective_sample_size_ = kish_effective_size(fit_weights)
         self.covered_share_ = covered
         return self._finish(estimator)
 
