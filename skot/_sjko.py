@@ -102,17 +102,19 @@ class SJKOGenerator(OneToOneFeatureMixin, _SetOutputMixin, SkotEstimator):
         Standard deviation of Gaussian noise added to the standardised data
         rows the potential sees in phase k, divided by k + 1 (the authors'
         annealing): it smooths the first phases and fades.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the rows, score the map after
-        every phase by the Gaussian MMD between its samples and those rows
-        (bandwidth :math:`0.2\sqrt{d/2}` in standardised units), and keep
-        the map and potential of the best-scoring phase. Every phase still
-        runs. S-JKO can drift away from the data after it has matched it
-        (docs/sjko.md, "Averaging the map, and where S-JKO goes wrong").
+    early_stopping : bool, default=True
+        Hold out ``validation_fraction`` of the rows, score the map before
+        the first phase and after every phase by the Gaussian MMD between
+        its samples and those rows (bandwidth :math:`0.2\sqrt{d/2}` in
+        standardised units), and keep the map and potential of the
+        best-scoring phase. Every phase still runs. On by default because
+        S-JKO can drift away from the data after it has matched it
+        (docs/sjko.md, "Averaging the map, and where S-JKO goes wrong");
+        False trains on every row and keeps the last phase.
     validation_fraction : float, default=0.1
         Share of rows held out when ``early_stopping`` is on (at most 2,000
         of them are scored).
-    ema_decay : float, default=0.0
+    ema_decay : float, default=0.99
         Decay of an exponential moving average of the map's parameters over
         the steps of each phase; each phase then ends at that average (a
         plain mean of its first ``1 / (1 - ema_decay)`` steps), which is
@@ -143,9 +145,11 @@ class SJKOGenerator(OneToOneFeatureMixin, _SetOutputMixin, SkotEstimator):
     Attributes
     ----------
     map_ : torch.nn.Module
-        The fitted map :math:`T_K(x, z)`, on standardised coordinates.
+        The fitted map :math:`T_k(x, z)`, on standardised coordinates: that
+        of the phase kept (see ``potential_``).
     potential_ : torch.nn.Module
-        The last phase's potential.
+        The potential of the phase kept: the best-scoring one with
+        ``early_stopping``, the last otherwise.
     mean_ : ndarray of shape (n_features,)
     scale_ : ndarray of shape (n_features,)
         Standardisation of the data.
@@ -230,8 +234,8 @@ class SJKOGenerator(OneToOneFeatureMixin, _SetOutputMixin, SkotEstimator):
         potential_learning_rate_init=2e-4,
         alpha_r1=0.2,
         instance_noise=1 / 32,
-        ema_decay=0.0,
-        early_stopping=False,
+        ema_decay=0.99,
+        early_stopping=True,
         validation_fraction=0.1,
         n_noise_features=None,
         hidden_layer_sizes=(128, 128, 128),

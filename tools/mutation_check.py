@@ -310,7 +310,10 @@ M = [
         "skot/_jko.py",
         "        cost = step_cost(mapped, anchor, config.step_size)\n",
         "        cost = 100 * step_cost(mapped, anchor, config.step_size)\n",
-        ["tests/test_sjko.py::test_covers_both_of_two_circles"],
+        [
+            "tests/test_sjko.py::test_covers_both_of_two_circles",
+            "tests/test_sjko.py::test_holds_the_modes_of_an_unequal_mixture_in_proportion",
+        ],
     ),
     (
         "datasets: Brenier map from a soft minimum (not convex)",
@@ -776,6 +779,13 @@ M += [
         "        keep=(map_, potential),",
         "        keep=(),",
         ["tests/test_sjko.py::test_early_stopping_keeps_the_best_scoring_phase"],
+    ),
+    (
+        "sjko: the former defaults (no averaging, no early stopping)",
+        "skot/_sjko.py",
+        "        ema_decay=0.99,\n        early_stopping=True,\n",
+        "        ema_decay=0.0,\n        early_stopping=False,\n",
+        ["tests/test_sjko.py::test_holds_every_mode_of_25_gaussians_in_proportion"],
     ),
     (
         "sjko: the held-out MMD's bandwidth does not follow the rule",
