@@ -97,7 +97,7 @@ FIVE_UNEQUAL = GaussianMixture(
 
 
 def _fit_and_measure(name):
-    """Fit on 10,000 rows drawn with seed 11 (the benchmarks use 0 to 3 and
+    """Fit on 10,000 rows drawn with seed 11 (the S-JKO benchmarks use 0 to 3 and
     the development runs 5 to 8) and measure against 2,000 rows of seed 12."""
     if name == "25gaussians":
         mixture, params = _gaussians_25(), GAUSSIANS_25
