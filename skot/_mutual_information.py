@@ -16,6 +16,11 @@ from ._weights import check_sample_weight
 
 __all__ = ["mutual_information"]
 
+# n_shuffles="auto": enough shuffles for about this many product rows, and
+# no more than _AUTO_MAX_SHUFFLES (measured in docs/telescoping.md).
+_AUTO_PRODUCT_ROWS = 50_000
+_AUTO_MAX_SHUFFLES = 10
+
 
 def mutual_information(
     X,
@@ -24,6 +29,7 @@ def mutual_information(
     estimator=None,
     preprocessing="normal_scores",
     test_size=0.5,
+    n_shuffles="auto",
     n_splits=None,
     return_std=False,
     return_interval=False,
@@ -37,9 +43,9 @@ def mutual_information(
         I(X; Y) = \mathbb{E}_{p(x, y)} \log \frac{p(x, y)}{p(x)\, p(y)}.
 
     A density-ratio estimator is fitted from the product of the marginals
-    (rows of ``[X, Y]`` with Y's rows shuffled) to the joint law (rows of
-    ``[X, Y]`` as paired) on one part of the rows, and its log ratio is
-    averaged over the joint rows of the other part.
+    (rows of ``[X, Y]`` with Y's rows shuffled, ``n_shuffles`` times) to the
+    joint law (rows of ``[X, Y]`` as paired) on one part of the rows, and
+    its log ratio is averaged over the joint rows of the other part.
 
     Mutual information does not change when X alone, or Y alone, goes
     through an invertible map, so each column is first mapped to normal
@@ -71,6 +77,15 @@ def mutual_information(
         the rows as they are.
     test_size : float, default=0.5
         Share of the rows, in (0, 1), on which the log ratio is averaged.
+    n_shuffles : int or "auto", default="auto"
+        Shuffles of the training rows of Y against those of X, stacked into
+        the rows of the product of the marginals. The product of ``n``
+        paired rows has ``n**2`` rows, and one shuffle shows the ratio
+        ``n`` of them: with few rows the classifiers learn that shuffle's
+        accidents, stop early, and return a fraction of the information (or
+        none; see the user guide). ``"auto"``: as many shuffles as give
+        about 50,000 product rows, from 1 to 10 (10 below 5,000 training
+        rows, 1 from 50,000).
     n_splits : int or None, default=None
         Random splits of the rows, each with its own ratio fitted on one
         part and averaged over the other; the estimate is the mean of the
@@ -157,6 +172,7 @@ def mutual_information(
         )
     _check_preprocessing(preprocessing)
     n_splits = _check_splits(n_splits, return_interval, confidence_level)
+    n_shuffles = _check_shuffles(n_shuffles, n - n_test)
     rng = check_random_state(random_state)
     estimates, errors = [], []
     for _ in range(n_splits):
@@ -166,7 +182,9 @@ def mutual_information(
             )
         else:
             split_estimator = clone(estimator)
-        mi, error = _one_split(X, Y, weights, split_estimator, preprocessing, n_test, rng)
+        mi, error = _one_split(
+            X, Y, weights, split_estimator, preprocessing, n_test, n_shuffles, rng
+        )
         estimates.append(mi)
         errors.append(error)
     mi = float(np.mean(estimates))
@@ -204,7 +222,15 @@ def _check_splits(n_splits, return_interval, confidence_level) -> int:
     return int(n_splits)
 
 
-def _one_split(X, Y, weights, estimator, preprocessing, n_test, rng):
+def _check_shuffles(n_shuffles, n_train) -> int:
+    if isinstance(n_shuffles, str) and n_shuffles == "auto":
+        return int(np.clip(np.ceil(_AUTO_PRODUCT_ROWS / n_train), 1, _AUTO_MAX_SHUFFLES))
+    if isinstance(n_shuffles, bool) or not isinstance(n_shuffles, Integral) or n_shuffles < 1:
+        raise ValueError(f"n_shuffles must be a positive integer or 'auto'; got {n_shuffles!r}.")
+    return int(n_shuffles)
+
+
+def _one_split(X, Y, weights, estimator, preprocessing, n_test, n_shuffles, rng):
     """The estimate and its held-out standard error from one random split:
     ``estimator`` fitted on one part, its log ratio averaged over the other."""
     perm = rng.permutation(len(X))
@@ -212,9 +238,11 @@ def _one_split(X, Y, weights, estimator, preprocessing, n_test, rng):
     if preprocessing is not None:
         X = _map_side(preprocessing, X, train, rng, "X")
         Y = _map_side(preprocessing, Y, train, rng, "Y")
-    shuffled = rng.permutation(train)
+    # Each shuffle pairs every training row of X with another's Y.
+    shuffled = np.concatenate([rng.permutation(train) for _ in range(n_shuffles)])
+    repeated = np.tile(train, n_shuffles)
     joint = np.hstack([X[train], Y[train]])
-    product = np.hstack([X[train], Y[shuffled]])
+    product = np.hstack([X[repeated], Y[shuffled]])
     if weights is None:
         estimator.fit(product, joint)
         test_weights = None
@@ -222,7 +250,7 @@ def _one_split(X, Y, weights, estimator, preprocessing, n_test, rng):
         estimator.fit(
             product,
             joint,
-            sample_weight=weights[train] * weights[shuffled],
+            sample_weight=weights[repeated] * weights[shuffled],
             target_sample_weight=weights[train],
         )
         test_weights = weights[test]
