@@ -81,11 +81,12 @@ def mutual_information(
         Shuffles of the training rows of Y against those of X, stacked into
         the rows of the product of the marginals. The product of ``n``
         paired rows has ``n**2`` rows, and one shuffle shows the ratio
-        ``n`` of them: with few rows the classifiers learn that shuffle's
-        accidents, stop early, and return a fraction of the information (or
-        none; see the user guide). ``"auto"``: as many shuffles as give
-        about 50,000 product rows, from 1 to 10 (10 below 5,000 training
-        rows, 1 from 50,000).
+        estimator ``n`` of them: with few rows in many dimensions its
+        classifiers learn that shuffle's accidents and return a fraction of
+        the information (stopped early, none; see the user guide).
+        ``"auto"``: as many shuffles as give about 50,000 product rows,
+        from 1 to 10 (10 up to 5,000 training rows, 1 from 50,000). 1 gives
+        the results of versions before this parameter.
     n_splits : int or None, default=None
         Random splits of the rows, each with its own ratio fitted on one
         part and averaged over the other; the estimate is the mean of the
@@ -238,7 +239,8 @@ def _one_split(X, Y, weights, estimator, preprocessing, n_test, n_shuffles, rng)
     if preprocessing is not None:
         X = _map_side(preprocessing, X, train, rng, "X")
         Y = _map_side(preprocessing, Y, train, rng, "Y")
-    # Each shuffle pairs every training row of X with another's Y.
+    # Each shuffle pairs every training row of X with a random training
+    # row's Y, each Y once.
     shuffled = np.concatenate([rng.permutation(train) for _ in range(n_shuffles)])
     repeated = np.tile(train, n_shuffles)
     joint = np.hstack([X[train], Y[train]])

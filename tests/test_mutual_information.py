@@ -118,13 +118,13 @@ def test_normal_scores_make_the_estimate_blind_to_monotone_maps_of_each_column()
 
 
 class _RecordsRows(BaseEstimator):
-    """A ratio estimator that keeps the joint rows it is fitted on (the
-    class keeps them: mutual_information fits a clone) and returns 0."""
+    """A ratio estimator that keeps the product and joint rows it is fitted
+    on (the class keeps them: mutual_information fits a clone) and returns 0."""
 
-    joint_rows = []
+    fits = []
 
     def fit(self, X, Y, **kwargs):
-        _RecordsRows.joint_rows.append(np.asarray(Y))
+        _RecordsRows.fits.append((np.asarray(X), np.asarray(Y)))
         return self
 
     def score_samples(self, X):
@@ -146,9 +146,9 @@ def test_the_ratio_is_fitted_on_the_preprocessed_rows(preprocessing):
     Y = rng.standard_cauchy(size=(400, 1))
     if preprocessing == "standard_scaler":
         preprocessing = StandardScaler()
-    _RecordsRows.joint_rows.clear()
+    _RecordsRows.fits.clear()
     mutual_information(X, Y, estimator=_RecordsRows(), preprocessing=preprocessing, random_state=0)
-    (joint,) = _RecordsRows.joint_rows
+    ((_, joint),) = _RecordsRows.fits
     if preprocessing is None:
         assert joint[:, :2].min() >= 7  # the rows as they are
     elif isinstance(preprocessing, str):
@@ -261,20 +261,6 @@ def test_bad_split_settings_are_a_clear_error(kwargs, message):
         mutual_information(X, Y, estimator=_NoisyInterceptRatio(), **kwargs)
 
 
-class _RecordsBothSides(BaseEstimator):
-    """A ratio estimator that keeps the product and joint rows it is fitted
-    on (the class keeps them: mutual_information fits a clone) and returns 0."""
-
-    fits = []
-
-    def fit(self, X, Y, **kwargs):
-        _RecordsBothSides.fits.append((np.asarray(X), np.asarray(Y)))
-        return self
-
-    def score_samples(self, X):
-        return np.zeros(len(X))
-
-
 @pytest.mark.parametrize(
     "n_rows, n_shuffles, expected",
     [(400, "auto", 10), (20_000, "auto", 5), (400, 3, 3), (400, 1, 1)],
@@ -284,16 +270,16 @@ def test_product_rows_stack_shuffles_of_the_training_rows(n_rows, n_shuffles, ex
     # rows give 10, 10,000 give 5). Each shuffle pairs every training x
     # with the y of another training row, and no two shuffles are alike.
     X, Y, _ = _bivariate_normal(n_rows, 0.5, 3)
-    _RecordsBothSides.fits.clear()
+    _RecordsRows.fits.clear()
     mutual_information(
         X,
         Y,
-        estimator=_RecordsBothSides(),
+        estimator=_RecordsRows(),
         preprocessing=None,
         n_shuffles=n_shuffles,
         random_state=0,
     )
-    ((product, joint),) = _RecordsBothSides.fits
+    ((product, joint),) = _RecordsRows.fits
     n = len(joint)
     assert product.shape == (expected * n, 2)
     blocks = product.reshape(expected, n, 2)
