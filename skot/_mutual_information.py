@@ -213,22 +213,25 @@ def _check_splits(n_splits, return_interval, confidence_level) -> int:
         raise ValueError(f"confidence_level must be in (0, 1); got {confidence_level!r}.")
     if n_splits is None:
         return 5 if return_interval else 1
-    if isinstance(n_splits, bool) or not isinstance(n_splits, Integral) or n_splits < 1:
-        raise ValueError(f"n_splits must be a positive integer or None; got {n_splits!r}.")
+    n_splits = _positive_integer(n_splits, "n_splits", "None")
     if return_interval and n_splits < 2:
         raise ValueError(
             "an interval needs n_splits >= 2 fits of the ratio (its spread is "
             f"what the interval measures); got n_splits={n_splits}."
         )
-    return int(n_splits)
+    return n_splits
+
+
+def _positive_integer(value, name, alternative) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer or {alternative}; got {value!r}.")
+    return int(value)
 
 
 def _check_shuffles(n_shuffles, n_train) -> int:
     if isinstance(n_shuffles, str) and n_shuffles == "auto":
         return int(np.clip(np.ceil(_AUTO_PRODUCT_ROWS / n_train), 1, _AUTO_MAX_SHUFFLES))
-    if isinstance(n_shuffles, bool) or not isinstance(n_shuffles, Integral) or n_shuffles < 1:
-        raise ValueError(f"n_shuffles must be a positive integer or 'auto'; got {n_shuffles!r}.")
-    return int(n_shuffles)
+    return _positive_integer(n_shuffles, "n_shuffles", "'auto'")
 
 
 def _one_split(X, Y, weights, estimator, preprocessing, n_test, n_shuffles, rng):

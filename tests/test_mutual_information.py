@@ -268,7 +268,8 @@ def test_bad_split_settings_are_a_clear_error(kwargs, message):
 def test_product_rows_stack_shuffles_of_the_training_rows(n_rows, n_shuffles, expected):
     # "auto": about 50,000 product rows, from 1 to 10 shuffles (200 training
     # rows give 10, 10,000 give 5). Each shuffle pairs every training x
-    # with the y of another training row, and no two shuffles are alike.
+    # with a training row's y, each y once and few with their own, and no
+    # two shuffles are alike.
     X, Y, _ = _bivariate_normal(n_rows, 0.5, 3)
     _RecordsRows.fits.clear()
     mutual_information(
