@@ -6,10 +6,11 @@ from ._mutual_information import mutual_information
 from ._otflow import OTFlowDensity
 from ._qflow import QFlowTransport
 from ._sjko import SJKOGenerator
-from ._telescoping import TelescopingRatioEstimator
+from ._telescoping import BRIDGE_SCHEDULE, TelescopingRatioEstimator
 from .exceptions import LowOverlapWarning, TrainingDivergedError
 
 __all__ = [
+    "BRIDGE_SCHEDULE",
     "LowOverlapWarning",
     "OTFlowDensity",
     "QFlowTransport",

@@ -11,7 +11,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 
-from skot import LowOverlapWarning, QFlowTransport, TelescopingRatioEstimator
+from skot import BRIDGE_SCHEDULE, LowOverlapWarning, QFlowTransport, TelescopingRatioEstimator
 from skot.da import (
     ConditionalTransportEstimator,
     FitOnSource,
@@ -63,7 +63,8 @@ def test_adapted_pipeline_beats_the_unadapted_one_on_the_target(shifted, adapted
     plain = make_pipeline(LogisticRegression()).fit(X[source], y[source])
     unadapted = (plain.predict(Xt) == yt).mean()
     accuracy = (adapted.predict(Xt) == yt).mean()  # no sample_domain needed
-    # Measured: 0.52 unadapted, 0.995 adapted.
+    # Measured: 0.585 unadapted, 0.98 adapted (0.995 with the former
+    # initial rate 1e-3 and no moving average).
     assert unadapted < 0.6
     assert accuracy > 0.95
     assert accuracy - unadapted > 0.35
@@ -258,7 +259,14 @@ def label_shifted_blobs(random_state=5):
 
 def test_conditional_transport_beats_plain_transport_and_no_adaptation_under_label_shift():
     X, y, domain, Xt, yt = label_shifted_blobs()
-    flow = dict(init_max_iter=400, max_iter=10, classifier_warmup=20, n_flips=1, random_state=0)
+    # A 400-step initialisation at the rate and without the moving average of
+    # BRIDGE_SCHEDULE: with the defaults' average over all 400 steps (early
+    # ones included) the conditional map scored 0.87 here, against 0.85
+    # unadapted.
+    schedule = {key: value for key, value in BRIDGE_SCHEDULE.items() if key != "init_max_iter"}
+    flow = dict(
+        schedule, init_max_iter=400, max_iter=10, classifier_warmup=20, n_flips=1, random_state=0
+    )
     source = domain > 0
     unadapted = LogisticRegression().fit(X[source], y[source])
     plain = make_da_pipeline(QFlowTransport(**flow), LogisticRegression())

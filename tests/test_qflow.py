@@ -62,26 +62,46 @@ def test_init_ema_decay_ends_the_initial_flow_at_its_average(pair, optimizer_ite
         torch.testing.assert_close(fitted.detach(), torch.stack(group).mean(0))
 
 
+@pytest.mark.parametrize(
+    "n_rows, batch_size, init, steps",
+    [
+        (40, 2, "ot-cfm", 2560),  # 128 passes over 40 rows in pairs
+        (10, 2, "ot-cfm", 2000),  # 640 steps: raised to the fewest
+        (10_000, 256, "ot-cfm", 4000),  # 5000 steps: cut to the most
+        (10_000, 256, "otflow", 2000),  # its CNFs' and distillation's steps
+    ],
+)
+def test_auto_initialisation_steps_grow_with_the_rows(n_rows, batch_size, init, steps):
+    model = QFlowTransport(init=init, init_batch_size=batch_size)
+    assert model._init_steps(n_rows) == steps
+    assert QFlowTransport(init_max_iter=300)._init_steps(n_rows) == 300
+
+
+def test_auto_initialisation_runs_its_steps(pair):
+    # Through fit: 40 rows a side, OT batches of 2 -> 2560 steps.
+    X, Y, _ = pair
+    params = {**FAST, "n_flips": 0, "init_max_iter": "auto", "init_batch_size": 2}
+    params["hidden_layer_sizes"] = (8,)
+    model = QFlowTransport(**params).fit(X[:40], Y[:40])
+    assert model.init_n_iter_ == 2560
+
+
 # --------------------------------------------------------- accuracy
 
 
 @pytest.mark.statistical
 @pytest.mark.parametrize(
-    "d, n, max_uvp, max_ratio",
+    "d, n, max_uvp",
     [
-        # Measured L2-UVP, init -> refined: d=2, 16384 rows: 0.037 -> 0.035
-        # (ratio 0.925); d=10, 4000 rows: 0.651 -> 0.574 (0.882); trained with
-        # 3 RK4 steps per interval instead of 1: 0.035 and 0.573. Without the
-        # moving average of the refinement (ema_decay=0): ratios 1.064 and
-        # 0.927, which fail (benchmarks/results/qflow_ema.md).
-        # d=2 takes 16384 rows because at 2000 the initialisation is already
-        # sampling-limited (0.191, against 0.088 for the plug-in Gaussian map
-        # from the same rows) and refinement cannot improve on it.
-        (2, 2**14, 0.05, 0.95),
-        (10, 4000, 0.65, 0.9),
+        # Measured with the defaults, L2-UVP init -> refined: d=2, 16384
+        # rows: 0.037 -> 0.044; d=10, 4000 rows: 0.650 -> 0.688. (The former
+        # defaults, gamma=0.01 after 2000 steps at 1e-3: 0.037 -> 0.035 and
+        # 0.651 -> 0.574; docs/qflow.md says what the new ones trade.)
+        (2, 2**14, 0.05),
+        (10, 4000, 0.75),
     ],
 )
-def test_gaussian_map_against_closed_form(d, n, max_uvp, max_ratio):
+def test_gaussian_map_against_closed_form(d, n, max_uvp):
     X, Y, problem = make_gaussian_ot(n, d, random_state=0)
     X_test = problem.sample_p(10000, random_state=1)
     true = problem.transport(X_test)
@@ -90,9 +110,12 @@ def test_gaussian_map_against_closed_form(d, n, max_uvp, max_ratio):
     uvp_init = l2_uvp(init.transform(X_test), true, problem.target_variance)
     uvp = l2_uvp(refined.transform(X_test), true, problem.target_variance)
     assert uvp < max_uvp
-    # Refinement improves on its own initialisation. (The issue asks for at
-    # most half; see docs/qflow.md for why that is out of reach here.)
-    assert uvp <= max_ratio * uvp_init, (uvp, uvp_init)
+    # On a linear map the initialisation is already close to the truth and
+    # the refinement's classifiers move it by noise of either sign (refined
+    # over init at d=2 on data seeds 0, 7, 8, 9: 1.19, 0.67, 1.27, 0.79; at
+    # d=10: 1.06, 1.02, 1.01 on seeds 0, 7, 8): it must not undo it. Where
+    # the map is not linear it must improve on it (next test).
+    assert uvp <= 1.3 * uvp_init, (uvp, uvp_init)
 
     cost = refined.transport_cost(X_test).mean()
     assert cost == pytest.approx(problem.w2_squared, rel=0.08)
@@ -102,27 +125,34 @@ def test_gaussian_map_against_closed_form(d, n, max_uvp, max_ratio):
 
 
 @pytest.mark.statistical
-def test_non_linear_map_beats_the_best_affine_map():
+def test_refined_non_linear_map_beats_its_initialisation_and_the_best_affine_map():
     # A mixture pushed by the gradient of a convex potential: the exact map
     # is known and not affine (seed 21; benchmarks/bench_known_map.py uses 0).
-    # Measured with defaults: L2-UVP 0.927 against 9.80 for the Gaussian OT
-    # map between the two samples' moments; cost 0.909 of W2^2 (the known
-    # shortfall, docs/qflow.md "Pairs with a known map").
+    # The refinement is Q-flow's claim: it must improve on its OT-CFM
+    # initialisation where the map is not linear. Measured: L2-UVP 0.630 ->
+    # 0.475 (ratio 0.75), the affine map 9.80, cost 0.972 of W2^2. Refined
+    # over init on this pair drawn with seeds 7, 22, 23 (10,000 held-out
+    # rows): 0.70, 0.81, 0.84 (the former gamma=0.01 made maps worse:
+    # docs/qflow.md).
     X, Y, problem = make_brenier_ot(4000, 4, random_state=21)
     X_test = problem.sample_p(5000, random_state=22)
     true = problem.transport(X_test)
     affine = GaussianOT(X.mean(0), np.cov(X.T), Y.mean(0), np.cov(Y.T))
-    model = QFlowTransport(random_state=0).fit(X, Y)
-    uvp = l2_uvp(model.transform(X_test), true, problem.target_variance)
+    init, refined = _init_then_refine(X, Y)
+    uvp_init = l2_uvp(init.transform(X_test), true, problem.target_variance)
+    uvp = l2_uvp(refined.transform(X_test), true, problem.target_variance)
     uvp_affine = l2_uvp(affine.transport(X_test), true, problem.target_variance)
-    assert uvp < 1.5
-    assert uvp < 0.25 * uvp_affine, (uvp, uvp_affine)
+    assert uvp < 0.9 * uvp_init, (uvp, uvp_init)
+    assert uvp < 1.0
+    assert uvp < 0.1 * uvp_affine, (uvp, uvp_affine)
 
 
 @pytest.mark.statistical
 def test_refinement_lowers_cost_at_equal_or_better_fit_on_mixtures():
     # P: three Gaussian components, Q: two (Q-flow's density-ratio setting).
-    # Measured: held-out cost 1.811 -> 1.529 and W2^2(T(X), Y) 0.081 -> 0.059.
+    # Measured: held-out cost 1.752 -> 1.517 and W2^2(T(X), Y) 0.069 -> 0.056
+    # (with the former initialisation, 1e-3 and no average: 1.811 -> 1.529
+    # and 0.081 -> 0.059).
     X, Y, (P, Q) = make_mixture_pair(3000, random_state=0)
     X_test, Y_test = P.sample(1500, random_state=1), Q.sample(1500, random_state=2)
     init, refined = _init_then_refine(X, Y, gamma=0.2, learning_rate_init=1e-4)
@@ -138,7 +168,7 @@ def test_refinement_lowers_cost_at_equal_or_better_fit_on_mixtures():
 @pytest.mark.statistical
 def test_normalising_flow_without_target():
     X, _, _ = make_gaussian_ot(1500, 2, random_state=3)
-    # Measured: mean within 0.010 of 0, covariance within 0.034 of I.
+    # Measured: mean within 0.014 of 0, covariance within 0.028 of I.
     model = QFlowTransport(init_max_iter=800, max_iter=30, random_state=0).fit(X)
     Z = model.transform(make_gaussian_ot(1500, 2, random_state=3)[0])
     np.testing.assert_allclose(Z.mean(0), 0.0, atol=0.15)
@@ -149,12 +179,13 @@ def test_normalising_flow_without_target():
 def test_grid_search_over_gamma_selects_a_good_map():
     X, Y, problem = make_gaussian_ot(1000, 2, random_state=4)
     X_test = problem.sample_p(5000, random_state=5)
-    # Measured L2-UVP with these settings: 0.84 (gamma=0), 1.84 (0.05), 5.68
+    # Measured L2-UVP with these settings: 0.88 (gamma=0), 1.82 (0.05), 5.24
     # (2): at this rate and budget a large transport term stops the flow
     # short of Q. The grid has one good choice, one near miss and one bad
     # choice. The test is of model selection, so its flows are cheap: one
-    # RK4 step per interval and 300 initial steps, 62 s against 86 s with 500
-    # initial steps (0.91, 2.15, 5.72), side by side on one thread each.
+    # RK4 step per interval and 300 initial steps (with the former initial
+    # rate, 62 s against 86 s with 500 initial steps, side by side on one
+    # thread each).
     # The good choice is not listed first: a score that cannot tell the maps
     # apart ties them all, and the search would keep the first.
     grid = [2.0, 0.05, 0.0]
@@ -380,10 +411,12 @@ def test_otflow_initialisation_passes_through_the_gaussian():
     X_test = problem.sample_p(3000, random_state=1)
     Y_test = problem.sample_q(3000, random_state=2)
     # Measured at 250 steps of two CNFs of width 32 with 4 RK4 steps each:
-    # middle mean within 0.054 of 0, covariance within 0.022 of I; fit to Q
-    # 0.039 against 0.044 for OT-CFM; cost 1.334 against W2^2 = 1.295. (With
-    # OTFlowDensity's default width and steps: 0.053, 0.027, 0.038 and 1.349,
-    # in three times the time: 93 s against 29 s on one torch thread.)
+    # middle mean within 0.056 of 0, covariance within 0.028 of I; fit to Q
+    # 0.040 against 0.040 for OT-CFM; cost 1.342 against W2^2 = 1.295. (With
+    # the former initial rate 1e-3 and no average in the distillation: 0.054,
+    # 0.022, 0.039 against 0.044, 1.334; with OTFlowDensity's default width
+    # and steps too: 0.053, 0.027, 0.038 and 1.349, in three times the time:
+    # 93 s against 29 s on one torch thread.)
     model = QFlowTransport(
         init="otflow",
         init_params={"n_steps": 4, "hidden_layer_sizes": (32, 32)},

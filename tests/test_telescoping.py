@@ -11,7 +11,12 @@ from sklearn.base import clone
 from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 
-from skot import QFlowTransport, TelescopingRatioEstimator, TrainingDivergedError
+from skot import (
+    BRIDGE_SCHEDULE,
+    QFlowTransport,
+    TelescopingRatioEstimator,
+    TrainingDivergedError,
+)
 from skot._bridges import DirectBridge, FlowBridge, LinearBridge
 from skot._ratio import integrated_log_ratio
 from skot._telescoping import safeguarded_log_weights
@@ -112,7 +117,7 @@ def test_log_ratio_of_two_gaussians_in_1d():
 @pytest.mark.statistical
 def test_mixture_log_ratio_beats_one_classifier():
     # Q-flow's density-ratio experiment: P has three components, Q two.
-    # Measured (this test's settings): MAE 0.193 with the Q-flow bridge
+    # Measured (this test's settings, the bridge's schedule): MAE 0.193 with the Q-flow bridge
     # (0.192 with the flow trained on 3 RK4 steps per interval, the former
     # default), 0.217 for one classifier. The flow is refined for 20 steps, not the
     # default 100: the MAE is 0.191 after 100, in 30 s more.
@@ -120,7 +125,7 @@ def test_mixture_log_ratio_beats_one_classifier():
     test = np.concatenate([P.sample(5000, random_state=1), Q.sample(5000, random_state=2)])
     true = Q.logpdf(test) - P.logpdf(test)
     common = dict(hidden_layer_sizes=(128, 128, 128), max_iter=2000, random_state=0)
-    qflow = QFlowTransport(max_iter=20, random_state=0).fit(X, Y)
+    qflow = QFlowTransport(**BRIDGE_SCHEDULE, max_iter=20, random_state=0).fit(X, Y)
     telescoped = TelescopingRatioEstimator(qflow, n_intervals=4, **common).fit(X, Y)
     single = TelescopingRatioEstimator(bridge="none", **common).fit(X, Y)
 
@@ -147,6 +152,25 @@ def test_unfitted_transport_is_cloned_and_fitted(shifted):
     again = TelescopingRatioEstimator(transport, **FAST).fit(*shifted)
     X = shifted[0][:10]
     np.testing.assert_array_equal(est.transport_.transform(X), again.transport_.transform(X))
+
+
+def test_default_bridge_is_fitted_on_the_bridge_schedule(shifted, monkeypatch):
+    # Without a transport, the bridge is a Q-flow on BRIDGE_SCHEDULE, not on
+    # QFlowTransport's map defaults (a smoother flow; docs/qflow.md).
+    class Built(Exception):
+        pass
+
+    def record(self, *args, **kwargs):
+        raise Built(self.get_params())
+
+    monkeypatch.setattr(QFlowTransport, "fit", record)
+    with pytest.raises(Built) as built:
+        TelescopingRatioEstimator(**FAST).fit(*shifted)
+    params = built.value.args[0]
+    assert {key: params[key] for key in BRIDGE_SCHEDULE} == dict(BRIDGE_SCHEDULE)
+    assert params["init_max_iter"] == 2000 and params["gamma"] == 0.01
+    with pytest.raises(TypeError):  # read-only: it is every default bridge's
+        BRIDGE_SCHEDULE["gamma"] = 0.5
 
 
 @pytest.mark.parametrize("bridge", ["linear", "none"])

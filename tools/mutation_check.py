@@ -808,6 +808,39 @@ M += [
         "        source_weights = {}",
         ["tests/test_weights.py::test_importance_weighting_multiplies_row_weights_with_ratios"],
     ),
+    (
+        "qflow: refinement without its KL term",
+        "skot/_refinement.py",
+        "            loss = kl + config.gamma * cost",
+        "            loss = config.gamma * cost + 0.0 * kl",
+        [
+            "tests/test_qflow.py::test_refined_non_linear_map_beats_its_initialisation_and_the_best_affine_map"
+        ],
+    ),
+    (
+        "qflow: auto initialisation steps ignore the rows",
+        "skot/_qflow.py",
+        "        steps = math.ceil(_AUTO_INIT_PASSES * n_rows / self.init_batch_size)",
+        "        steps = _AUTO_INIT_STEPS[1]",
+        [
+            "tests/test_qflow.py::test_auto_initialisation_steps_grow_with_the_rows",
+            "tests/test_qflow.py::test_auto_initialisation_runs_its_steps",
+        ],
+    ),
+    (
+        "telescoping: default bridge on the map's defaults",
+        "skot/_telescoping.py",
+        "QFlowTransport(**BRIDGE_SCHEDULE, device=self.device, verbose=self.verbose)",
+        "QFlowTransport(device=self.device, verbose=self.verbose)",
+        ["tests/test_telescoping.py::test_default_bridge_is_fitted_on_the_bridge_schedule"],
+    ),
+    (
+        "qflow: auto initialisation steps unbounded",
+        "skot/_qflow.py",
+        "        return min(max(steps, _AUTO_INIT_STEPS[0]), _AUTO_INIT_STEPS[1])",
+        "        return steps",
+        ["tests/test_qflow.py::test_auto_initialisation_steps_grow_with_the_rows"],
+    ),
 ]
 only = sys.argv[1:]
 for name, path, old, new, tests in M:
