@@ -38,6 +38,7 @@ import time
 
 import numpy as np
 import torch
+from _maps import FORMER_DEFAULTS
 from _report import command, machine, markdown_table, write
 
 from skot import QFlowTransport
@@ -118,7 +119,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="short fits: a smoke test")
     args = parser.parse_args()
     torch.manual_seed(0)
-    params = dict(random_state=args.seed)
+    params = dict(FORMER_DEFAULTS, random_state=args.seed)
     if args.quick:
         params.update(init_max_iter=100, max_iter=5, classifier_warmup=10, n_flips=1)
         args.n = 300

@@ -148,11 +148,13 @@ def methods(classifier, preprocessing, quick):
     }
 
 
-def evaluate(X, y, domain, classifier, preprocessing, quick):
+def evaluate(X, y, domain, classifier, preprocessing, quick, only=None):
     source = domain >= 0
     y_masked = np.where(source, y, -1)
     rows = {}
     for name, pipe in methods(classifier, preprocessing, quick).items():
+        if only and not any(part in name for part in only):
+            continue
         start = time.perf_counter()
         if pipe is None or pipe == "oracle":
             # Preprocessing sees both domains' rows, as in the adapted
@@ -178,6 +180,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=None)
+    parser.add_argument(
+        "--methods", nargs="+", help="only the methods whose name contains one of these"
+    )
     args = parser.parse_args(argv)
     with sklearn.config_context():
         import skada  # noqa: F401  (skada turns routing on at import)
@@ -203,7 +208,7 @@ def main(argv=None):
     print("\n".join(lines), flush=True)
     for data, (X, y, domain, classifier, preprocessing) in problems.items():
         for method, (accuracy, seconds, ess, covered) in evaluate(
-            X, y, domain, classifier, preprocessing, args.quick
+            X, y, domain, classifier, preprocessing, args.quick, args.methods
         ).items():
             line = f"| {data} | {method} | {accuracy:.3f} | {seconds:.1f} | {ess} | {covered} |"
             print(line, flush=True)

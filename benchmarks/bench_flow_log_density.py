@@ -79,6 +79,9 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=None)
+    parser.add_argument(
+        "--methods", nargs="+", help="only the methods whose name contains one of these"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.quick:
@@ -99,6 +102,8 @@ def main():
         X_test = problem.sample(args.n_test, random_state=args.seed + 1)
         truth = problem.logpdf(X_test)
         for method, make in methods(args.quick).items():
+            if args.methods and not any(part in method for part in args.methods):
+                continue
             start = time.perf_counter()
             model = make().fit(X)
             fit_seconds = time.perf_counter() - start

@@ -4,9 +4,12 @@ matcher, at the same network and the same budget, in one run.
 On Gaussian pairs with a closed-form OT map (``make_gaussian_ot``) in
 several dimensions:
 
-- ``skot OT-CFM``: ``QFlowTransport(n_flips=0)``, the default initialisation
-  alone (minibatch exact OT pairing by SciPy's assignment, pairs drawn
-  ahead on worker threads, cosine learning-rate decay);
+- ``skot OT-CFM``: ``QFlowTransport(n_flips=0)``, the initialisation alone
+  (minibatch exact OT pairing by SciPy's assignment, pairs drawn ahead on
+  worker threads, cosine learning-rate decay), on a fixed schedule that
+  both libraries can run: 2000 steps at the peak rate 1e-3 and no moving
+  average of the parameters, which torchcfm has not (the defaults before
+  ``init_max_iter="auto"``; ``skot.BRIDGE_SCHEDULE`` keeps them);
 - ``torchcfm ExactOT-CFM``: torchcfm's ``ExactOptimalTransportConditionalFlowMatcher``
   (``sigma=0``; its plan is POT's exact EMD, and pairs are sampled from it)
   training the same velocity network (skot's ``TimeMLP``, the default
@@ -39,7 +42,7 @@ import numpy as np
 import torch
 from _report import RESULTS, command, machine, markdown_table, write
 
-from skot import QFlowTransport
+from skot import BRIDGE_SCHEDULE, QFlowTransport
 from skot._nets import TimeMLP
 from skot.datasets import make_gaussian_ot
 from skot.metrics import l2_uvp
@@ -109,11 +112,17 @@ class TorchCFMMap:
         return end.double().numpy() * self.scale + self.center
 
 
+def _skot_ot_cfm(**params):
+    """skot's initialisation alone on the schedule both libraries run."""
+    schedule = {k: v for k, v in BRIDGE_SCHEDULE.items() if k.startswith("init_")}
+    return QFlowTransport(n_flips=0, **schedule, **params)
+
+
 def rows_for(d, n, n_test, seed):
     X, Y, problem = make_gaussian_ot(n, d, random_state=seed)
     X_test = problem.sample_p(n_test, random_state=seed + 1)
     truth = (problem.transport(X_test), problem.target_variance)
-    defaults = QFlowTransport(n_flips=0, random_state=seed)
+    defaults = _skot_ot_cfm(random_state=seed)
     methods = {"skot OT-CFM (QFlowTransport(n_flips=0))": defaults}
     if importlib.util.find_spec("torchcfm") is None:
         print("torchcfm is not installed: skipping its rows (pip install -e '.[bench]').")
@@ -172,7 +181,7 @@ def main():
         rows += rows_for(d, args.n_train, args.n_test, args.seed)
     out = table(rows)
     print(out)
-    default = QFlowTransport()
+    default = _skot_ot_cfm()
     header = (
         "# Flow matching: skot's OT-CFM initialisation beside torchcfm\n\n"
         f"Command: `{command('bench_flow_matching_peers.py')}` ({args.n_train} training rows, "

@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 import torch
+from _maps import FORMER_DEFAULTS
 from _report import command, machine, write
 
 import skot._flow_matching as flow_matching
@@ -31,7 +32,7 @@ from skot.datasets import make_2d
 def fit_seconds(X, Y, workers: int):
     flow_matching._PAIRING_WORKERS = workers
     start = time.perf_counter()
-    model = QFlowTransport(n_flips=0, random_state=0).fit(X, Y)
+    model = QFlowTransport(n_flips=0, random_state=0, **FORMER_DEFAULTS).fit(X, Y)
     return time.perf_counter() - start, model.transform(X)
 
 

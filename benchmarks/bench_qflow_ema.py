@@ -26,6 +26,7 @@ import argparse
 import copy
 import time
 
+from _maps import FORMER_DEFAULTS
 from _report import RESULTS, command, machine, write
 
 from skot import QFlowTransport
@@ -55,7 +56,7 @@ def main():
         X, Y, problem = make_gaussian_ot(n, d, random_state=args.seed)
         X_test = problem.sample_p(10000, random_state=args.seed + 1)
         true = problem.transport(X_test)
-        init = QFlowTransport(n_flips=0, random_state=args.seed).fit(X, Y)
+        init = QFlowTransport(n_flips=0, random_state=args.seed, **FORMER_DEFAULTS).fit(X, Y)
         uvp_init = l2_uvp(init.transform(X_test), true, problem.target_variance)
         lines.append(f"| {d} | {n} | init | - | {uvp_init:.3f} | 1 | - | - |")
         print(lines[-1], flush=True)

@@ -28,6 +28,7 @@ import argparse
 import copy
 import time
 
+from _maps import FORMER_DEFAULTS
 from _report import RESULTS, command, machine, write
 
 from skot import QFlowTransport
@@ -67,7 +68,9 @@ def main():
 
     for guarded in (False, True):
         start = time.perf_counter()
-        init = QFlowTransport(n_flips=0, early_stopping=guarded, random_state=args.seed)
+        init = QFlowTransport(
+            n_flips=0, early_stopping=guarded, random_state=args.seed, **FORMER_DEFAULTS
+        )
         init.fit(X, Y)
         label = "held-out split" if guarded else "no split"
         report(

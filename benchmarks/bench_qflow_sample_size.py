@@ -24,6 +24,7 @@ import argparse
 import time
 
 import numpy as np
+from _maps import FORMER_DEFAULTS
 from _report import RESULTS, command, machine, write
 
 from skot import QFlowTransport
@@ -57,7 +58,8 @@ def main():
         X_test = problem.sample_p(10000, random_state=args.seed + 1)
         true = problem.transport(X_test)
         start = time.perf_counter()
-        init = QFlowTransport(n_flips=0, init_max_iter=steps, random_state=args.seed).fit(X, Y)
+        schedule = dict(FORMER_DEFAULTS, init_max_iter=steps)
+        init = QFlowTransport(n_flips=0, random_state=args.seed, **schedule).fit(X, Y)
         seconds = time.perf_counter() - start
         uvp = l2_uvp(init.transform(X_test), true, problem.target_variance)
         plug_in = l2_uvp(plug_in_map(X, Y)(X_test), true, problem.target_variance)

@@ -29,6 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
+from _maps import FORMER_DEFAULTS
 from _report import command, machine, markdown_table, write
 
 from skot import QFlowTransport
@@ -51,7 +52,7 @@ def _fit(pair, n_substeps, seed=0):
         X_test = make_2d(a, 2000, random_state=seed + 2)
         Y_test = make_2d(b, 2000, random_state=seed + 3)
     start = time.perf_counter()
-    model = QFlowTransport(n_substeps=n_substeps, random_state=seed).fit(X, Y)
+    model = QFlowTransport(n_substeps=n_substeps, random_state=seed, **FORMER_DEFAULTS).fit(X, Y)
     seconds = time.perf_counter() - start
     mapped = model.transform(X_test)
     row = {

@@ -36,6 +36,7 @@ import numpy as np
 from _maps import PotMap, init_then_refine, timed
 from _report import RESULTS, command, machine, markdown_table, write
 
+from skot import QFlowTransport
 from skot.datasets import make_2d, make_gaussian_ot
 from skot.metrics import displacement_cosine, empirical_w2_squared, l2_uvp
 
@@ -49,7 +50,7 @@ def _qflow_pair(X, Y, seed, gamma, extra_rounds=0):
     """The OT-CFM initialisation and the refined Q-flow, from one fit; then,
     with ``extra_rounds``, the same flow refined for that many more rounds
     of the default refinement (``warm_start``)."""
-    out = init_then_refine(X, Y, seed, gamma=gamma)
+    out = init_then_refine(X, Y, seed, **({} if gamma is None else {"gamma": gamma}))
     (_, init, t_init), (_, refined, t_total) = out
     t_refine = t_total - t_init
     # Ablation: the refinement's last update instead of its moving average.
@@ -172,7 +173,9 @@ def main():
     parser.add_argument("--n-train", type=int, default=2**14)
     parser.add_argument("--n-test", type=int, default=10000)
     parser.add_argument("--n-sub", type=int, default=2000, help="rows for POT's discrete maps")
-    parser.add_argument("--gamma", type=float, default=0.01)
+    parser.add_argument(
+        "--gamma", type=float, default=None, help="QFlowTransport's default when not given"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="d in {2, 16}, 4000 rows")
     parser.add_argument(
@@ -194,16 +197,16 @@ def main():
         )
         print(table(rows[-6:]), flush=True)
     if not args.no_moons:
-        rows += moons_rows(min(args.n_train, 4000), args.n_sub, args.seed, 0.05)
+        rows += moons_rows(min(args.n_train, 4000), args.n_sub, args.seed, args.gamma)
     out = table(rows)
     print(out)
 
+    gamma = QFlowTransport().gamma if args.gamma is None else args.gamma
     header = (
         f"# QFlowTransport benchmark\n\n"
         f"Command: `{command('bench_qflow_transport.py')}` "
         f"(dims {args.dims}, {args.n_train} training rows, "
-        f"{args.n_test} test rows, POT discrete maps on {args.n_sub} rows, gamma={args.gamma}, "
-        f"gamma=0.05 on moons).\n"
+        f"{args.n_test} test rows, POT discrete maps on {args.n_sub} rows, gamma={gamma}).\n"
         f"Machine: {machine()}.\n\n"
         f"cost: mean E|T(x)-x|^2 on test rows (Q-flow: discretised path cost); "
         f"W2^2 ref: exact (Gaussians) or exact discrete OT on 2000 held-out rows (moons).\n"

@@ -55,6 +55,7 @@ import time
 
 import numpy as np
 import torch
+from _maps import FORMER_DEFAULTS
 from _mixtures import (
     mode_shares,
     nine_unequal,
@@ -118,7 +119,9 @@ def methods(args, variants):
         "GMM (BIC)": _gmm,
         "OT-CFM": lambda X: _FlowGenerator(
             QFlowTransport(
-                n_flips=0, random_state=0, **({"init_max_iter": 50} if args.quick else {})
+                n_flips=0,
+                random_state=0,
+                **dict(FORMER_DEFAULTS, **({"init_max_iter": 50} if args.quick else {})),
             ).fit(X)
         ),
     }

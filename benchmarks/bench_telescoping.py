@@ -50,7 +50,7 @@ from scipy.stats import multivariate_normal
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from skot import QFlowTransport, TelescopingRatioEstimator, mutual_information
+from skot import BRIDGE_SCHEDULE, QFlowTransport, TelescopingRatioEstimator, mutual_information
 from skot.datasets import make_correlated_gaussians, make_mixture_pair
 
 BRIDGES = ("qflow", "linear", "none")
@@ -67,7 +67,7 @@ def _estimator(bridge, args, **extra):
     if args.quick:
         params.update(max_iter=200)
     if bridge == "qflow":
-        transport = dict(random_state=0)
+        transport = dict(BRIDGE_SCHEDULE, random_state=0)
         if args.quick:
             transport.update(init_max_iter=200, max_iter=10, classifier_warmup=20)
         params["transport"] = QFlowTransport(**transport)
