@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy.stats import multivariate_normal
 
-from skot import QFlowTransport, TelescopingRatioEstimator
+from skot import BRIDGE_SCHEDULE, QFlowTransport, TelescopingRatioEstimator
 
 quick = os.environ.get("SKOT_DOCS_QUICK") == "1"
 rng = np.random.RandomState(0)
@@ -21,9 +21,9 @@ p = multivariate_normal([0.0, 0.0], [[1.0, 0.0], [0.0, 1.0]])
 q = multivariate_normal([2.0, 1.0], [[0.5, 0.2], [0.2, 0.8]])
 X, Y = p.rvs(4000, random_state=rng), q.rvs(4000, random_state=rng)
 
-flow = QFlowTransport(
-    init_max_iter=300 if quick else 2000, max_iter=10 if quick else 100, random_state=0
-)
+# The bridge's schedule (skot.BRIDGE_SCHEDULE), not QFlowTransport's map defaults.
+schedule = dict(BRIDGE_SCHEDULE, init_max_iter=300 if quick else 2000)
+flow = QFlowTransport(**schedule, max_iter=10 if quick else 100, random_state=0)
 ratio = TelescopingRatioEstimator(flow, max_iter=300 if quick else 2000, random_state=0)
 ratio.fit(X, Y)
 

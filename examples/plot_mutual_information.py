@@ -17,7 +17,7 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
-from skot import QFlowTransport, TelescopingRatioEstimator, mutual_information
+from skot import BRIDGE_SCHEDULE, QFlowTransport, TelescopingRatioEstimator, mutual_information
 from skot.datasets import make_correlated_gaussians
 
 # The documentation build in CI sets SKOT_DOCS_QUICK=1: fewer rows, lower
@@ -32,7 +32,7 @@ estimators = {
         bridge="none", max_iter=steps, random_state=0
     ),
     "telescoped along a Q-flow": lambda: TelescopingRatioEstimator(
-        QFlowTransport(init_max_iter=steps, max_iter=10 if quick else 100),
+        QFlowTransport(**dict(BRIDGE_SCHEDULE, init_max_iter=steps), max_iter=10 if quick else 100),
         n_intervals=4,
         max_iter=steps,
         random_state=0,
