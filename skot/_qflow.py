@@ -137,7 +137,8 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         distilled into the velocity network by regression on its velocities.
     init_params : dict or None, default=None
         Parameters of the two :class:`OTFlowDensity` fits of
-        ``init="otflow"``; their ``max_iter`` defaults to ``init_max_iter``.
+        ``init="otflow"``; their ``max_iter`` defaults to ``init_max_iter``
+        (2000 when it is ``"auto"``).
     init_max_iter : int or "auto", default="auto"
         Gradient steps of the initialisation (of each CNF and of the
         distillation with ``init="otflow"``). ``"auto"``: 128 passes over the
@@ -153,7 +154,8 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
     init_learning_rate_init : float, default=5e-3
         Adam learning rate of the initialisation, decayed to zero along a
         cosine over ``init_max_iter``. 1e-3, the default before, left
-        non-linear maps under-fitted (L2-UVP 1.3-2.5x higher); telescoped
+        non-linear maps under-fitted (L2-UVP 1.3-2.6x higher in
+        ``benchmarks/results/qflow_init_steps.md``); telescoped
         ratios keep it (``skot.BRIDGE_SCHEDULE``), as their classifiers
         resolve a smoother bridge better.
     init_ema_decay : float, default=0.999
