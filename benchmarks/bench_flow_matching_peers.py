@@ -9,7 +9,7 @@ several dimensions:
   worker threads, cosine learning-rate decay), on a fixed schedule that
   both libraries can run: 2000 steps at the peak rate 1e-3 and no moving
   average of the parameters, which torchcfm has not (the defaults before
-  ``init_max_iter="auto"``; ``skot.BRIDGE_SCHEDULE`` keeps them);
+  ``init_max_iter="auto"``, ``FORMER_DEFAULTS`` of ``_maps.py``);
 - ``torchcfm ExactOT-CFM``: torchcfm's ``ExactOptimalTransportConditionalFlowMatcher``
   (``sigma=0``; its plan is POT's exact EMD, and pairs are sampled from it)
   training the same velocity network (skot's ``TimeMLP``, the default
@@ -40,9 +40,10 @@ import time
 
 import numpy as np
 import torch
+from _maps import FORMER_DEFAULTS
 from _report import RESULTS, command, machine, markdown_table, write
 
-from skot import BRIDGE_SCHEDULE, QFlowTransport
+from skot import QFlowTransport
 from skot._nets import TimeMLP
 from skot.datasets import make_gaussian_ot
 from skot.metrics import l2_uvp
@@ -114,8 +115,7 @@ class TorchCFMMap:
 
 def _skot_ot_cfm(**params):
     """skot's initialisation alone on the schedule both libraries run."""
-    schedule = {k: v for k, v in BRIDGE_SCHEDULE.items() if k.startswith("init_")}
-    return QFlowTransport(n_flips=0, **schedule, **params)
+    return QFlowTransport(n_flips=0, **FORMER_DEFAULTS, **params)
 
 
 def rows_for(d, n, n_test, seed):
