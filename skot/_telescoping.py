@@ -42,9 +42,19 @@ __all__ = ["BRIDGE_SCHEDULE", "TelescopingRatioEstimator", "safeguarded_log_weig
 #: grew from 0.194 to 0.241 nats with it, where one classifier's is 0.217
 #: (docs/qflow.md, "The initial flow's schedule"). Pass it to a transport of
 #: your own to keep a custom bridge as smooth:
-#: ``QFlowTransport(**BRIDGE_SCHEDULE, hidden_layer_sizes=(64, 64))``.
+#: ``QFlowTransport(**dict(BRIDGE_SCHEDULE, hidden_layer_sizes=(64, 64)))``.
+#: It holds the flow's widths too (three layers of 128, those of every ratio
+#: figure), where the map's default grows them past 64 features.
 BRIDGE_SCHEDULE = MappingProxyType(  # read-only: it is the default bridge's
-    dict(gamma=0.01, init_learning_rate_init=1e-3, init_max_iter=2000, init_ema_decay=0.0)
+    dict(
+        gamma=0.01,
+        init_learning_rate_init=1e-3,
+        init_max_iter=2000,
+        init_ema_decay=0.0,
+        # The widths every ratio figure was measured with; the map's "auto"
+        # widths (wider past 64 features) are untried as a bridge.
+        hidden_layer_sizes=(128, 128, 128),
+    )
 )
 
 _VALIDATION_ROWS = 8192  # cap on the rows the held-out score is computed on

@@ -86,6 +86,30 @@ def test_auto_initialisation_runs_its_steps(pair):
     assert model.init_n_iter_ == 2560
 
 
+@pytest.mark.parametrize(
+    "n_features, width",
+    [(2, 128), (64, 128), (65, 130), (200, 400)],
+)
+def test_auto_width_grows_with_the_features(n_features, width):
+    assert QFlowTransport()._velocity_widths(n_features) == (width,) * 3
+    assert QFlowTransport(hidden_layer_sizes=[16, 8])._velocity_widths(n_features) == (16, 8)
+
+
+def test_auto_width_lets_the_field_carry_a_full_rank_map():
+    # A field whose narrowest layer has fewer units than the data has
+    # dimensions has a Jacobian of lower rank than d, and cannot carry the
+    # full-rank linear map between two Gaussians; with 128 units and d=140
+    # the rank is at most 128.
+    d = 140
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(60, d)), rng.normal(2.0, 1.5, size=(60, d))
+    params = {**FAST, "n_flips": 0, "init_max_iter": 1, "hidden_layer_sizes": "auto"}
+    model = QFlowTransport(**params).fit(X, Y)
+    x = torch.zeros(1, d)
+    jacobian = torch.autograd.functional.jacobian(lambda z: model.velocity_(z, 0.5)[0], x)
+    assert torch.linalg.matrix_rank(jacobian.reshape(d, d)) == d
+
+
 # --------------------------------------------------------- accuracy
 
 
@@ -234,6 +258,15 @@ def test_fitted_attributes_and_shapes(fast_model, pair):
     np.testing.assert_allclose(m.trajectory(X[:5])[:, 0], X[:5], rtol=1e-6)
     np.testing.assert_allclose(m.trajectory(X[:5])[:, -1], m.transform(X[:5]), rtol=1e-5)
     assert m.transport_cost(X[:5]).shape == (5,)
+
+
+def test_map_cost_is_the_cost_of_transform_and_below_the_path_cost(fast_model, pair):
+    X, _, _ = pair
+    m = fast_model
+    map_cost = m.transport_cost(X[:50], path=False)
+    np.testing.assert_allclose(map_cost, ((m.transform(X[:50]) - X[:50]) ** 2).sum(1), rtol=1e-4)
+    # Cauchy-Schwarz: a path costs at least its end points' squared distance.
+    assert (m.transport_cost(X[:50]) >= map_cost * (1 - 1e-5)).all()
 
 
 def test_dtype_is_preserved(fast_model, pair):

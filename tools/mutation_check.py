@@ -828,6 +828,23 @@ M += [
         ],
     ),
     (
+        "qflow: auto width stays at 128",
+        "skot/_qflow.py",
+        "        width = max(_AUTO_WIDTH_MIN, _AUTO_WIDTH_PER_FEATURE * n_features)",
+        "        width = _AUTO_WIDTH_MIN",
+        [
+            "tests/test_qflow.py::test_auto_width_grows_with_the_features",
+            "tests/test_qflow.py::test_auto_width_lets_the_field_carry_a_full_rank_map",
+        ],
+    ),
+    (
+        "qflow: map cost is the path cost",
+        "skot/_qflow.py",
+        "        if not path:\n",
+        "        if False:\n",
+        ["tests/test_qflow.py::test_map_cost_is_the_cost_of_transform_and_below_the_path_cost"],
+    ),
+    (
         "telescoping: default bridge on the map's defaults",
         "skot/_telescoping.py",
         "QFlowTransport(**BRIDGE_SCHEDULE, device=self.device, verbose=self.verbose)",
