@@ -13,6 +13,9 @@ OT map is known in any dimension), for d in {2, 8, 32, 64}:
   1000, 2000, 4000, ... while the next one is predicted to fit; Sinkhorn's
   ``reg_e`` by a stated rule: 5% of the total variance of X);
 - POT's ``LinearTransport`` (the best affine map; exact only for Gaussians);
+- where ott-jax is installed (``pip install -e ".[ott]"``), its neural
+  Monge map (``MongeGapEstimator``, settings in ``benchmarks/_ott.py``),
+  its steps sized to Q-flow's fit time;
 - with ``--variant LABEL=JSON``, the same two Q-flow rows again for
   QFlowTransport's parameters in JSON, labelled ``[LABEL]`` (the discrete
   maps' time budget stays the default fit's).
@@ -32,8 +35,7 @@ Usage::
     python benchmarks/bench_known_map.py --quick             # d in {2, 8}, 4000 rows
     python benchmarks/bench_known_map.py --variant 'fast init={"init_max_iter": 4000}'
 
-ott-jax's neural map has no row yet: it is not installed here
-(``import ott`` fails; jax was not tried).
+ott-jax's ICNN dual (``W2NeuralDual``) has no row: why in ``benchmarks/_ott.py``.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ import json
 
 import numpy as np
 from _maps import PotMap, init_then_refine, timed
+from _ott import monge_gap_row
 from _report import RESULTS, command, machine, markdown_table, write
 
 from skot.datasets import make_brenier_ot
@@ -94,8 +97,10 @@ def pair_rows(source, d, n, n_test, seed, variants=()):
             (f"{name} [{label}]", model, seconds)
             for name, model, seconds in init_then_refine(X, Y, seed, **params)
         ]
+    peers = _discrete_rows(X, Y, budget=default_seconds)
+    neural = monge_gap_row(X, Y, budget=default_seconds, seed=seed)
     out = []
-    for name, model, seconds in qflow + _discrete_rows(X, Y, budget=default_seconds):
+    for name, model, seconds in qflow + peers + ([neural] if neural else []):
         mapped = model.transform(X_test)
         if not np.isfinite(mapped).all():
             # POT's Sinkhorn underflows on heavy tails at this reg_e: report
@@ -184,7 +189,8 @@ def main():
         f"own E|T(x)-x|^2 for every method. fit/floor: "
         f"W2^2(T(X_test), Y_test) over W2^2 between two samples of Q, on "
         f"{_FLOOR_ROWS} rows each. Discrete maps: on as many rows as fit in "
-        f"Q-flow's fit time. Times drift on shared machines: compare within a table.\n\n"
+        f"Q-flow's fit time; ott-jax's Monge gap map: as many steps. "
+        f"Times drift on shared machines: compare within a table.\n\n"
     )
     write(args.out, header + out)
 
