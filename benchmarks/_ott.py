@@ -5,17 +5,23 @@ the other extras for their weight) learns a map ``T`` as an MLP by
 :class:`ott.neural.methods.monge_gap.MongeGapEstimator` (Uscidda and
 Cuturi, 2023): a Sinkhorn divergence between ``T(x)`` and ``y`` for the
 marginal fit, plus the Monge gap of ``T`` on the source batch, which is
-zero exactly for maps that are optimal for the squared cost. The settings
-are those of ott-jax's Monge gap tutorial where it states them (an MLP of
-three layers of 128, Adam at 1e-3 decayed along a cosine, regulariser
-strength 1) and a stated rule where it does not: batches of 512 rows, the
-entropic regularisation 0.01 d on rows moved by one shift and scaled by one
-scalar (about 0.5% of the mean squared distance), as for skot's maps.
+zero exactly for maps that are optimal for the squared cost. Settings:
+the estimator's defaults where it has them (Adam at 1e-3, here decayed
+along a cosine; regulariser strength 1), and stated rules where it does
+not: an MLP of three layers of 128 (the width of skot's velocity network
+up to 64 features), batches of 512 rows, and the entropic regularisation
+0.01 d on rows moved by one shift and scaled by one scalar, as for skot's
+maps (about 0.5% of the mean squared distance between rows).
 
 ott-jax's other neural map, :class:`ott.neural.methods.neuraldual.W2NeuralDual`
-(ICNN potentials), was tried and left out: with its default conjugate
-solver a step took 3.6 s at d = 2 on two CPU threads (a thousand steps
-would take an hour), and without it the dual diverged in our runs.
+(ICNN potentials), was tried on the 2-D mixture pair (ott-jax 0.6.0) and
+left out: we did not get a working map from it, and did not find whether
+our use or the library is at fault. With its default conjugate solver a
+step took 3.6 s on two CPU threads (a thousand steps would take an hour)
+and 50 steps left an L2-UVP of 3483%; without the solver, 2000 steps
+diverged; and the ICNN initialised from the two samples' Gaussian map
+(``gaussian_map_samples``) did not push P onto Q's mean and variance
+before training.
 """
 
 from __future__ import annotations
