@@ -36,7 +36,15 @@ def init_then_refine(X, Y, seed, **params):
     return [("OT-CFM (init alone)", init, t_init), ("QFlowTransport", refined, t_init + t_refine)]
 
 
-class PotMap:
+class EndPointCost:
+    """``transport_cost`` of a peer's map: its end points' squared distance
+    (a peer has no paths), beside :meth:`skot.QFlowTransport.transport_cost`."""
+
+    def transport_cost(self, X):
+        return ((self.transform(X) - X) ** 2).sum(1)
+
+
+class PotMap(EndPointCost):
     """A fitted ``ot.da`` transport, mapping new rows out of sample."""
 
     def __init__(self, est):
@@ -44,6 +52,3 @@ class PotMap:
 
     def transform(self, X):
         return self.est.transform(Xs=X)
-
-    def transport_cost(self, X):
-        return ((self.transform(X) - X) ** 2).sum(1)
