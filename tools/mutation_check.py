@@ -852,6 +852,13 @@ M += [
         ["tests/test_telescoping.py::test_default_bridge_is_fitted_on_the_bridge_schedule"],
     ),
     (
+        "telescoping: default bridge narrow past 64 features",
+        "skot/_telescoping.py",
+        '        hidden_layer_sizes="auto",\n',
+        "        hidden_layer_sizes=(128, 128, 128),\n",
+        ["tests/test_telescoping.py::test_default_bridge_widens_with_the_features"],
+    ),
+    (
         "qflow: auto initialisation steps unbounded",
         "skot/_qflow.py",
         "        return min(max(steps, _AUTO_INIT_STEPS[0]), _AUTO_INIT_STEPS[1])",
