@@ -44,8 +44,8 @@ __all__ = ["BRIDGE_SCHEDULE", "TelescopingRatioEstimator", "safeguarded_log_weig
 #: your own to keep a custom bridge as smooth:
 #: ``QFlowTransport(**dict(BRIDGE_SCHEDULE, hidden_layer_sizes=(64, 64)))``.
 #: Its flow widens with the data as the map's does (``"auto"``: three
-#: layers of ``max(128, 2 d)``), so every bridge of up to 64 features is the
-#: one every ratio figure was measured with.
+#: layers of ``max(128, 2 d)``); up to 64 features that is the 128 units
+#: every ratio figure on such data was measured with.
 BRIDGE_SCHEDULE = MappingProxyType(  # read-only: it is the default bridge's
     dict(
         gamma=0.01,
@@ -57,7 +57,7 @@ BRIDGE_SCHEDULE = MappingProxyType(  # read-only: it is the default bridge's
         # 128 units has a Jacobian of rank at most 128. On the MI benchmark
         # (docs/telescoping.md) the "auto" width took d=160 from -19.5% to
         # -6.6% of the truth (40 nats) and d=320 from -61% to -54%, and left
-        # d=80 within 10% (+8.4% -> +9.4%); up to 64 features it is 128.
+        # d=80 within 10% (+8.4% -> +9.4%).
         hidden_layer_sizes="auto",
     )
 )

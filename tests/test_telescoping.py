@@ -154,19 +154,26 @@ def test_unfitted_transport_is_cloned_and_fitted(shifted):
     np.testing.assert_array_equal(est.transport_.transform(X), again.transport_.transform(X))
 
 
-def test_default_bridge_is_fitted_on_the_bridge_schedule(shifted, monkeypatch):
-    # Without a transport, the bridge is a Q-flow on BRIDGE_SCHEDULE, not on
-    # QFlowTransport's map defaults (a smoother flow; docs/qflow.md).
+def _default_bridge(monkeypatch, X, Y):
+    """The QFlowTransport that a default estimator builds for (X, Y), caught
+    as its fit starts (nothing is trained)."""
+
     class Built(Exception):
         pass
 
     def record(self, *args, **kwargs):
-        raise Built(self.get_params())
+        raise Built(self)
 
     monkeypatch.setattr(QFlowTransport, "fit", record)
     with pytest.raises(Built) as built:
-        TelescopingRatioEstimator(**FAST).fit(*shifted)
-    params = built.value.args[0]
+        TelescopingRatioEstimator(**FAST).fit(X, Y)
+    return built.value.args[0]
+
+
+def test_default_bridge_is_fitted_on_the_bridge_schedule(shifted, monkeypatch):
+    # Without a transport, the bridge is a Q-flow on BRIDGE_SCHEDULE, not on
+    # QFlowTransport's map defaults (a smoother flow; docs/qflow.md).
+    params = _default_bridge(monkeypatch, *shifted).get_params()
     assert {key: params[key] for key in BRIDGE_SCHEDULE} == dict(BRIDGE_SCHEDULE)
     assert params["init_max_iter"] == 2000 and params["gamma"] == 0.01
     with pytest.raises(TypeError):  # read-only: it is every default bridge's
@@ -177,19 +184,11 @@ def test_default_bridge_widens_with_the_features(monkeypatch):
     # Past 64 features the default bridge's flow has 2 d units a layer, so
     # that its Jacobian can have full rank: with 128 units MI at d=160 came
     # out 19.5% short, with 320 6.6% (docs/telescoping.md).
-    class Built(Exception):
-        pass
-
-    def record(self, X, *args, **kwargs):
-        raise Built(self._velocity_widths(X.shape[1]))
-
-    monkeypatch.setattr(QFlowTransport, "fit", record)
     rng = np.random.default_rng(0)
     for d, width in ((10, 128), (70, 140)):
         X, Y = rng.normal(size=(50, d)), rng.normal(1.0, size=(50, d))
-        with pytest.raises(Built) as built:
-            TelescopingRatioEstimator(**FAST).fit(X, Y)
-        assert built.value.args[0] == (width,) * 3
+        bridge = _default_bridge(monkeypatch, X, Y)
+        assert bridge._velocity_widths(d) == (width,) * 3
 
 
 @pytest.mark.parametrize("bridge", ["linear", "none"])
