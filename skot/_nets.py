@@ -13,7 +13,15 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "MLP", "ConditionedField", "NoisyMap", "ResidualMLP", "TimeMLP"]
+__all__ = [
+    "ACTIVATIONS",
+    "MLP",
+    "ConditionedField",
+    "NoisyMap",
+    "ResidualMLP",
+    "TimeMLP",
+    "full_rank_width",
+]
 
 _INV_SQRT2 = 1 / math.sqrt(2)
 
@@ -24,6 +32,21 @@ ACTIVATIONS = {
     "relu": nn.ReLU,
     "elu": nn.ELU,
 }
+
+
+# The "auto" widths of the estimators' networks: a network reads x only
+# through its first layer, so the Hessian (or the Jacobian) of its output in x
+# has rank at most that layer's width, and both the OT map between Gaussians
+# and the log ratio between them are full-rank in x: past about 64 features
+# a fixed 128 units falls short of them (docs/qflow.md, docs/telescoping.md).
+_FULL_RANK_MIN_WIDTH = 128
+_FULL_RANK_UNITS_PER_FEATURE = 2
+
+
+def full_rank_width(n_features: int) -> int:
+    """Units a layer needs to keep the rank of a map of ``n_features`` inputs:
+    ``max(128, 2 * n_features)`` (128 up to 64 features)."""
+    return max(_FULL_RANK_MIN_WIDTH, _FULL_RANK_UNITS_PER_FEATURE * n_features)
 
 
 def _stack(sizes: list[int], activation: str) -> nn.Sequential:

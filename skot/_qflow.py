@@ -23,7 +23,7 @@ from ._log_density import (
     end_and_log_det,
     standard_normal_log_density,
 )
-from ._nets import ACTIVATIONS, ConditionedField, TimeMLP
+from ._nets import ACTIVATIONS, ConditionedField, TimeMLP, full_rank_width
 from ._ode import SOLVERS, integrate, integrate_in_batches, time_grid
 from ._otflow import otflow_config
 from ._potential_training import fit_potential
@@ -60,8 +60,6 @@ _AUTO_INIT_STEPS = (2000, 4000)  # fewest and most
 # Gaussians is full-rank: at d=256 a width of 128 gave L2-UVP 5.96, 256 gave
 # 3.65 and 512 gave 3.51; at d=64, 256 units did worse than 128 (1.455
 # against 1.369), so the width only grows past d=64 (docs/qflow.md).
-_AUTO_WIDTH_MIN = 128
-_AUTO_WIDTH_PER_FEATURE = 2
 _AUTO_DEPTH = 3
 # Held-out rows of each sample scored after every refinement phase: the score
 # solves two exact assignments, cubic in the rows.
@@ -623,8 +621,7 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         """``hidden_layer_sizes``, with ``"auto"`` resolved for ``n_features``."""
         if self.hidden_layer_sizes != "auto":
             return tuple(self.hidden_layer_sizes)
-        width = max(_AUTO_WIDTH_MIN, _AUTO_WIDTH_PER_FEATURE * n_features)
-        return (width,) * _AUTO_DEPTH
+        return (full_rank_width(n_features),) * _AUTO_DEPTH
 
     def _init_steps(self, n_rows=None) -> int:
         """``init_max_iter``, with ``"auto"`` resolved for ``n_rows`` rows
