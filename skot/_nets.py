@@ -87,6 +87,19 @@ class TimeMLP(nn.Module):
     The time enters as :math:`t` together with a few Fourier features
     :math:`\sin(2\pi k t), \cos(2\pi k t)`, which lets a small network bend its
     field over :math:`[0, 1]` without spending width on it.
+
+    With ``quadratic=True`` a quadratic form in :math:`x` whose coefficients
+    vary with :math:`t` is added to each output :math:`o`,
+
+    .. math::
+        \frac{1}{\sqrt{d}} \sum_{j=1}^{d} c_{oj}(t)\, (w_j \cdot x)^2,
+
+    with :math:`d` learnt directions :math:`w_j` and coefficients
+    :math:`c(t)` linear in the time features. A network of smooth
+    activations grows at most linearly away from its training rows, where a
+    log density ratio between laws with Gaussian tails grows quadratically;
+    the quadratic part carries that growth, and it is of full rank in
+    :math:`x` whatever the width of the layers.
     """
 
     def __init__(
@@ -96,6 +109,7 @@ class TimeMLP(nn.Module):
         hidden_layer_sizes: tuple[int, ...] = (128, 128),
         activation: str = "silu",
         n_frequencies: int = 2,
+        quadratic: bool = False,
     ):
         super().__init__()
         out_features = in_features if out_features is None else out_features
@@ -106,9 +120,15 @@ class TimeMLP(nn.Module):
             activation=activation,
             n_frequencies=n_frequencies,
         )
+        if quadratic:  # only when set: model files of older networks rebuild unchanged
+            self.config["quadratic"] = True
         self.n_frequencies = n_frequencies
         n_time = 1 + 2 * n_frequencies
         self.net = _stack([in_features + n_time, *hidden_layer_sizes, out_features], activation)
+        self.directions = self.curvatures = None
+        if quadratic:
+            self.directions = nn.Linear(in_features, in_features, bias=False)
+            self.curvatures = nn.Linear(n_time, out_features * in_features)
 
     def time_features(self, t: torch.Tensor, n: int, like: torch.Tensor) -> torch.Tensor:
         t = torch.as_tensor(t, dtype=like.dtype, device=like.device)
@@ -120,7 +140,16 @@ class TimeMLP(nn.Module):
         return torch.cat([t, torch.sin(angle), torch.cos(angle)], dim=1)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
-        return self.net(torch.cat([x, self.time_features(t, x.shape[0], x)], dim=1))
+        features = self.time_features(t, x.shape[0], x)
+        out = self.net(torch.cat([x, features], dim=1))
+        # getattr: a TimeMLP pickled before the quadratic part has no such attribute.
+        if getattr(self, "directions", None) is None:
+            return out
+        squares = self.directions(x) ** 2  # [batch, d]
+        curvatures = self.curvatures(features).view(x.shape[0], -1, x.shape[1])
+        # 1/sqrt(d) keeps the form's scale at initialisation that of one
+        # output unit whatever the dimension.
+        return out + (curvatures * squares.unsqueeze(1)).sum(-1) / math.sqrt(x.shape[1])
 
 
 class ConditionedField(nn.Module):

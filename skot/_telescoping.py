@@ -195,14 +195,28 @@ class TelescopingRatioEstimator(SkotEstimator):
         ``bridge="none"``).
     hidden_layer_sizes : tuple of int or "auto", default="auto"
         Widths of the ratio network, which sees ``x``, ``t`` and two Fourier
-        features of ``t``. ``"auto"``: a first layer of
-        ``max(128, 2 * n_features)`` units, then two of 128; that is
-        ``(128, 128, 128)`` up to 64 features. The network reads ``x`` only
-        through its first layer, so the Hessian of the log ratio in ``x`` has
-        rank at most that layer's width, and between Gaussians the log ratio
-        is a quadratic form of full rank: with 128 units mutual information
-        at 200 features (50 nats) came out 21% short, with 400 within 1%
+        features of ``t``. ``"auto"``: ``(128, 128, 128)``, except without
+        the quadratic part past 64 features, where the first layer has
+        ``2 * n_features`` units. The network reads ``x`` only through its
+        first layer, so the Hessian of its log ratio in ``x`` has rank at
+        most that layer's width, and between Gaussians the log ratio is a
+        quadratic form of full rank: with 128 units mutual information at
+        200 features (50 nats) came out 21% short, with 400 within 1%
         (docs/telescoping.md, "The ratio network widens with the data").
+        The quadratic part is of full rank itself.
+    quadratic : bool or "auto", default="auto"
+        Add to the network's output a quadratic form in ``x`` whose
+        coefficients vary with ``t``,
+        :math:`\sum_j c_j(t)\, (w_j \cdot x)^2 / \sqrt{d}` with ``d``
+        learnt directions :math:`w_j` and :math:`c(t)` linear in the time
+        features. A log ratio between laws with Gaussian tails grows
+        quadratically away from the data, a network of smooth activations
+        at most linearly; averaged over Q's rows (as mutual information
+        is), the telescoped sum reads every interval's ratio far from that
+        interval's training rows, so that growth decides the estimate in
+        high dimension. ``"auto"``: on past 64 features (class columns of
+        a conditional fit included), off up to 64. See docs/telescoping.md,
+        "The quadratic part".
     activation : {"silu", "softplus", "tanh", "elu", "relu"}, default="silu"
     max_iter : int, default=2000
         Gradient steps (the ratio trains in one phase), over which the
@@ -297,6 +311,7 @@ class TelescopingRatioEstimator(SkotEstimator):
         "bridge": [StrOptions({"qflow", "linear", "none"})],
         "n_intervals": [Interval(Integral, 1, None, closed="left")],
         "hidden_layer_sizes": [tuple, list, StrOptions({"auto"})],
+        "quadratic": ["boolean", StrOptions({"auto"})],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -318,6 +333,7 @@ class TelescopingRatioEstimator(SkotEstimator):
         bridge="qflow",
         n_intervals=8,
         hidden_layer_sizes="auto",
+        quadratic="auto",
         activation="silu",
         max_iter=2000,
         batch_size=512,
@@ -335,6 +351,7 @@ class TelescopingRatioEstimator(SkotEstimator):
         self.bridge = bridge
         self.n_intervals = n_intervals
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.quadratic = quadratic
         self.activation = activation
         self.max_iter = max_iter
         self.batch_size = batch_size
@@ -427,8 +444,9 @@ class TelescopingRatioEstimator(SkotEstimator):
             if self.bridge == "qflow":
                 transport = self._fitted_transport(X, Y, rng, wx, wy, conditions, classes)
             d, act = X.shape[1] + k, self.activation
-            sizes = self._ratio_widths(d)
-            ratio = build_module(lambda: TimeMLP(d, 1, sizes, act), dev, gen)
+            quadratic = self._quadratic(d)
+            sizes = self._ratio_widths(d, quadratic)
+            ratio = build_module(lambda: TimeMLP(d, 1, sizes, act, quadratic=quadratic), dev, gen)
 
         # The held-out split draws row numbers, so that the class codes
         # follow their rows (the same draws as splitting the rows).
@@ -478,11 +496,20 @@ class TelescopingRatioEstimator(SkotEstimator):
         self.n_iter_ = record.n_iter
         return self
 
-    def _ratio_widths(self, n_features: int) -> tuple[int, ...]:
+    def _quadratic(self, n_features: int) -> bool:
+        """``quadratic``, with ``"auto"`` resolved for ``n_features`` (the
+        class columns of a conditional fit included)."""
+        if self.quadratic != "auto":
+            return bool(self.quadratic)
+        return full_rank_width(n_features) > _AUTO_INNER_WIDTHS[0]
+
+    def _ratio_widths(self, n_features: int, quadratic: bool) -> tuple[int, ...]:
         """``hidden_layer_sizes``, with ``"auto"`` resolved for ``n_features``
         (the class columns of a conditional fit included)."""
         if self.hidden_layer_sizes != "auto":
             return tuple(self.hidden_layer_sizes)
+        if quadratic:  # the quadratic part is of full rank: no need to widen
+            return (_AUTO_INNER_WIDTHS[0], *_AUTO_INNER_WIDTHS)
         return (full_rank_width(n_features), *_AUTO_INNER_WIDTHS)
 
     def _fitted_transport(self, X, Y, rng, weights_x, weights_y, conditions=None, classes=None):

@@ -35,6 +35,8 @@ def fitted(name):
     if name == "ratio-qflow":
         bridge = QFlowTransport(max_iter=2, init_max_iter=5)
         return TelescopingRatioEstimator(transport=bridge, **FAST).fit(X, Y)
+    if name == "ratio-quadratic":
+        return TelescopingRatioEstimator(bridge="linear", quadratic=True, **FAST).fit(X, Y)
     if name == "otflow":
         return OTFlowDensity(**FAST).fit(X)
     if name == "sjko":
@@ -80,7 +82,16 @@ def assert_same(a, b, where="estimator"):
 
 
 @pytest.mark.parametrize(
-    "name", ["qflow", "qflow-pandas", "qflow-conditional", "ratio-qflow", "otflow", "sjko"]
+    "name",
+    [
+        "qflow",
+        "qflow-pandas",
+        "qflow-conditional",
+        "ratio-qflow",
+        "ratio-quadratic",
+        "otflow",
+        "sjko",
+    ],
 )
 def test_a_loaded_model_has_the_same_state_and_bit_identical_outputs(name):
     model = fitted(name)

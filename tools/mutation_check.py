@@ -865,8 +865,43 @@ M += [
         "        return (128, *_AUTO_INNER_WIDTHS)",
         [
             "tests/test_telescoping.py::"
-            "test_default_ratio_network_widens_its_first_layer_with_the_features"
+            "test_ratio_network_without_quadratic_part_widens_its_first_layer_with_the_features"
         ],
+    ),
+    (
+        "telescoping: no quadratic part past 64 features",
+        "skot/_telescoping.py",
+        "        return full_rank_width(n_features) > _AUTO_INNER_WIDTHS[0]",
+        "        return False",
+        [
+            "tests/test_telescoping.py::test_default_ratio_network_takes_the_quadratic_part_past_64_features"
+        ],
+    ),
+    (
+        "telescoping: quadratic part beside a widened first layer",
+        "skot/_telescoping.py",
+        "        if quadratic:  # the quadratic part is of full rank: no need to widen",
+        "        if False:",
+        [
+            "tests/test_telescoping.py::test_default_ratio_network_takes_the_quadratic_part_past_64_features"
+        ],
+    ),
+    (
+        "nets: quadratic part built but not added",
+        "skot/_nets.py",
+        "        return out + (curvatures * squares.unsqueeze(1)).sum(-1) / math.sqrt(x.shape[1])",
+        "        return out + 0 * (curvatures * squares.unsqueeze(1)).sum(-1)",
+        [
+            "tests/test_telescoping.py::"
+            "test_quadratic_part_extrapolates_a_gaussian_log_ratio_as_a_parabola"
+        ],
+    ),
+    (
+        "nets: networks pickled before the quadratic part break",
+        "skot/_nets.py",
+        '        if getattr(self, "directions", None) is None:',
+        "        if self.directions is None:",
+        ["tests/test_telescoping.py::test_a_network_pickled_before_the_quadratic_part_still_runs"],
     ),
     (
         "qflow: auto initialisation steps unbounded",
