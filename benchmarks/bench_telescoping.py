@@ -27,12 +27,15 @@ The ``mi`` part runs ``mutual_information``'s defaults beside each bridge
 (normal scores of each column; the ratio stopped early on held-out rows) and
 a KSG row (``infomeasure``, see ``bench_mutual_information.py``; skipped
 without it) on at most ``--ksg-max-rows`` rows, its neighbour search being
-quadratic in these dimensions.
+quadratic in these dimensions. ``--bridges`` picks its rows
+(``qflow-to-the-end``: the Q-flow bridge without early stopping) and
+``--skip-ksg`` leaves out KSG.
 
 Usage::
 
     python benchmarks/bench_telescoping.py
     python benchmarks/bench_telescoping.py --parts mi --dims 40 80
+    python benchmarks/bench_telescoping.py --parts mi --dims 320 --bridges qflow qflow-to-the-end
     python benchmarks/bench_telescoping.py --quick
 """
 
@@ -54,6 +57,7 @@ from skot import BRIDGE_SCHEDULE, QFlowTransport, TelescopingRatioEstimator, mut
 from skot.datasets import make_correlated_gaussians, make_mixture_pair
 
 BRIDGES = ("qflow", "linear", "none")
+TO_THE_END = "qflow-to-the-end"
 
 
 def _timed(fn, *args, **kwargs):
@@ -95,19 +99,24 @@ def bench_mi(args):
     ]
     for d in args.dims:
         X, Y, truth = make_correlated_gaussians(args.n, d, random_state=0)
-        for bridge in BRIDGES:
-            # mutual_information's own default stops the ratio early.
-            est = _estimator(bridge, args, early_stopping=True)
+        for bridge in args.bridges:
+            # mutual_information's own default stops the ratio early;
+            # "qflow-to-the-end" is the Q-flow bridge trained for all its steps.
+            to_the_end = bridge == TO_THE_END
+            if to_the_end:
+                bridge = "qflow"
+            est = _estimator(bridge, args, early_stopping=not to_the_end)
             (mi, se), sec = _timed(
                 mutual_information, X, Y, estimator=est, random_state=0, return_std=True
             )
+            label = f"{bridge}, early_stopping=False" if to_the_end else bridge
             row = (
-                f"| {d} | {truth:.1f} | {bridge} | {mi:.2f} ± {se:.2f} "
+                f"| {d} | {truth:.1f} | {label} | {mi:.2f} ± {se:.2f} "
                 f"| {mi / truth - 1:+.1%} | {sec:.0f} |"
             )
             print(row, flush=True)
             rows.append(row)
-        if infomeasure is not None:
+        if infomeasure is not None and not args.skip_ksg:
             (mi, note), sec = _timed(ksg_estimate, X, Y, False, args.ksg_max_rows)
             row = f"| {d} | {truth:.1f} | KSG{note} | {mi:.2f} | {mi / truth - 1:+.1%} "
             row += f"| {sec:.0f} |"
@@ -227,6 +236,14 @@ def main():
     parser.add_argument("--dims", nargs="+", type=int, default=[40, 80, 160])
     parser.add_argument("--n", type=int, default=100_000, help="MI samples")
     parser.add_argument("--ksg-max-rows", type=int, default=20_000)
+    parser.add_argument(
+        "--bridges",
+        nargs="+",
+        choices=[*BRIDGES, TO_THE_END],
+        default=list(BRIDGES),
+        help=f"mi part only; {TO_THE_END}: the Q-flow bridge without early stopping",
+    )
+    parser.add_argument("--skip-ksg", action="store_true", help="mi part: no KSG row")
     parser.add_argument("--n-base", type=int, default=20_000, help="digits base samples")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="a smoke run, few steps")
