@@ -501,6 +501,7 @@ class TelescopingRatioEstimator(SkotEstimator):
         class columns of a conditional fit included)."""
         if self.quadratic != "auto":
             return bool(self.quadratic)
+        # On exactly where a first layer of 128 units would have to widen.
         return full_rank_width(n_features) > _AUTO_INNER_WIDTHS[0]
 
     def _ratio_widths(self, n_features: int, quadratic: bool) -> tuple[int, ...]:
