@@ -59,6 +59,16 @@ class _Bridge:
     def states(self, ix: torch.Tensor, iy: torch.Tensor) -> list[torch.Tensor]:
         raise NotImplementedError
 
+    def node_samples(self) -> list[list[tuple[torch.Tensor, object]]]:
+        """Every distribution of the bridge as an equal mixture of weighted
+        samples: per node, a list of (rows ``[n, d]`` without the class
+        columns, their weights or None). For
+        :func:`skot._gaussian_baseline.weighted_gaussian`."""
+        raise NotImplementedError
+
+    def _features(self, Z: torch.Tensor) -> torch.Tensor:
+        return Z[..., : Z.shape[-1] - self.n_conditions]
+
 
 class DirectBridge(_Bridge):
     """P and Q with nothing in between."""
@@ -68,6 +78,10 @@ class DirectBridge(_Bridge):
 
     def states(self, ix, iy):
         return [self.X[ix], self.Y[iy]]
+
+    def node_samples(self):
+        (wx, wy), features = self.weights, self._features
+        return [[(features(self.X), wx)], [(features(self.Y), wy)]]
 
 
 class LinearBridge(_Bridge):
@@ -86,6 +100,16 @@ class LinearBridge(_Bridge):
             torch.cat([torch.sqrt(1 - a * a) * x[:, :d] + a * y[:, :d], classes], dim=1)
             for a in self.grid
         ]
+
+    def node_samples(self):
+        # Independent pairs (x, y), as minibatches draw them: every row of
+        # the smaller sample, against as many rows of the other.
+        (wx, wy), n = self.weights, min(len(self.X), len(self.Y))
+        x, y = self._features(self.X[:n]), self._features(self.Y[:n])
+        w = None
+        if wx is not None or wy is not None:
+            w = (1.0 if wx is None else wx[:n]) * (1.0 if wy is None else wy[:n])
+        return [[(torch.sqrt(1 - a * a) * x + a * y, w)] for a in self.grid]
 
 
 class FlowBridge(_Bridge):
@@ -125,3 +149,9 @@ class FlowBridge(_Bridge):
             torch.cat([forward[:half, k], backward[half:, k]]) for k in range(1, len(self.grid) - 1)
         ]
         return [forward[:, 0], *inner, backward[:, -1]]
+
+    def node_samples(self):
+        (wx, wy), features = self.weights, self._features
+        forward, backward = features(self.X), features(self.Y)
+        inner = [[(forward[:, k], wx), (backward[:, k], wy)] for k in range(1, len(self.grid) - 1)]
+        return [[(forward[:, 0], wx)], *inner, [(backward[:, -1], wy)]]

@@ -37,6 +37,8 @@ def fitted(name):
         return TelescopingRatioEstimator(transport=bridge, **FAST).fit(X, Y)
     if name == "ratio-quadratic":
         return TelescopingRatioEstimator(bridge="linear", quadratic=True, **FAST).fit(X, Y)
+    if name == "ratio-baseline":
+        return TelescopingRatioEstimator(bridge="linear", baseline="gaussian", **FAST).fit(X, Y)
     if name == "otflow":
         return OTFlowDensity(**FAST).fit(X)
     if name == "sjko":
@@ -89,6 +91,7 @@ def assert_same(a, b, where="estimator"):
         "qflow-conditional",
         "ratio-qflow",
         "ratio-quadratic",
+        "ratio-baseline",
         "otflow",
         "sjko",
     ],

@@ -196,28 +196,32 @@ def _linear_widths(module):
     return [layer.out_features for layer in module.modules() if isinstance(layer, torch.nn.Linear)]
 
 
-def test_ratio_network_without_quadratic_part_widens_its_first_layer_with_the_features():
+def test_ratio_network_alone_widens_its_first_layer_with_the_features():
     # The log ratio between Gaussians is a full-rank quadratic form, and the
-    # network reads x through its first layer only: past 64 features that
+    # network reads x through its first layer only: without the baseline
+    # and the quadratic part, past 64 features that
     # layer has 2 d units (with 128, MI at d=200 came out 21% short; with
     # 400, within 1%; docs/telescoping.md). The class columns of a
     # conditional fit count as features.
     rng = np.random.default_rng(0)
     for d, labels, first in ((10, None, 128), (70, None, 140), (69, [0, 1] * 25, 142)):
         X, Y = rng.normal(size=(50, d)), rng.normal(1.0, size=(50, d))
-        est = TelescopingRatioEstimator(bridge="none", quadratic=False, max_iter=1, random_state=0)
+        est = TelescopingRatioEstimator(
+            bridge="none", baseline=None, quadratic=False, max_iter=1, random_state=0
+        )
         est.fit(X, Y, condition=labels, target_condition=labels)
         assert _linear_widths(est.ratio_) == [first, 128, 128, 1]
         assert est.ratio_.directions is None
 
 
-def test_default_ratio_network_takes_the_quadratic_part_past_64_features():
-    # Past 64 features (class columns included) the quadratic part, of full
-    # rank itself, replaces the widening: three layers of 128 units.
+def test_ratio_network_without_baseline_takes_the_quadratic_part_past_64_features():
+    # Without the Gaussian baseline, past 64 features (class columns
+    # included) the quadratic part, of full rank itself, replaces the
+    # widening: three layers of 128 units.
     rng = np.random.default_rng(0)
     for d, labels, quadratic in ((64, None, False), (65, None, True), (63, [0, 1] * 25, True)):
         X, Y = rng.normal(size=(50, d)), rng.normal(1.0, size=(50, d))
-        est = TelescopingRatioEstimator(bridge="none", max_iter=1, random_state=0)
+        est = TelescopingRatioEstimator(bridge="none", baseline=None, max_iter=1, random_state=0)
         est.fit(X, Y, condition=labels, target_condition=labels)
         n_inputs = d + (0 if labels is None else 2)
         assert (est.ratio_.directions is not None) is quadratic
@@ -233,12 +237,14 @@ def test_quadratic_part_extrapolates_a_gaussian_log_ratio_as_a_parabola(quadrati
     # than from 20 to 40. The quadratic part keeps that growth far from the
     # rows; a network of SiLU units alone grows linearly there (ratio 2).
     # This test's settings drawn with seeds 0-3 (a development run): medians
-    # 2.95-3.86 with the part, 1.97-1.98 without.
+    # 2.95-3.86 with the part, 1.97-1.98 without. (Without the Gaussian
+    # baseline, which would carry the parabola itself.)
     rng = np.random.RandomState(4)
     X, Y = rng.normal(0, 1.5, size=(2000, 3)), rng.normal(size=(2000, 3))
     est = TelescopingRatioEstimator(
         bridge="none",
         hidden_layer_sizes=(32, 32),
+        baseline=None,
         quadratic=quadratic,
         max_iter=500,
         random_state=4,

@@ -864,26 +864,26 @@ M += [
         "        return (full_rank_width(n_features), *_AUTO_INNER_WIDTHS)",
         "        return (128, *_AUTO_INNER_WIDTHS)",
         [
-            "tests/test_telescoping.py::"
-            "test_ratio_network_without_quadratic_part_widens_its_first_layer_with_the_features"
+            "tests/test_telescoping.py::test_ratio_network_alone_widens_its_first_layer_with_the_features"
         ],
     ),
     (
         "telescoping: no quadratic part past 64 features",
         "skot/_telescoping.py",
+        "        # On exactly where a first layer of 128 units would have to widen.\n"
         "        return full_rank_width(n_features) > _AUTO_INNER_WIDTHS[0]",
         "        return False",
         [
-            "tests/test_telescoping.py::test_default_ratio_network_takes_the_quadratic_part_past_64_features"
+            "tests/test_telescoping.py::test_ratio_network_without_baseline_takes_the_quadratic_part_past_64_features"
         ],
     ),
     (
         "telescoping: quadratic part beside a widened first layer",
         "skot/_telescoping.py",
-        "        if quadratic:  # the quadratic part is of full rank: no need to widen",
-        "        if False:",
+        "        if quadratic or self._baseline(n_features):",
+        "        if self._baseline(n_features):",
         [
-            "tests/test_telescoping.py::test_default_ratio_network_takes_the_quadratic_part_past_64_features"
+            "tests/test_telescoping.py::test_ratio_network_without_baseline_takes_the_quadratic_part_past_64_features"
         ],
     ),
     (
@@ -902,6 +902,98 @@ M += [
         '        if getattr(self, "directions", None) is None:',
         "        if self.directions is None:",
         ["tests/test_telescoping.py::test_a_network_pickled_before_the_quadratic_part_still_runs"],
+    ),
+    (
+        "baseline: unweighted rows",
+        "skot/_gaussian_baseline.py",
+        "            else torch.as_tensor(w, dtype=torch.float64, device=Z.device)",
+        "            else torch.ones(len(Z), dtype=torch.float64, device=Z.device)",
+        ["tests/test_gaussian_baseline.py::test_row_weights_count_like_repeated_rows"],
+    ),
+    (
+        "baseline: no shrinkage",
+        "skot/_gaussian_baseline.py",
+        "    shrunk = (1 - s) * cov + s * mu * eye",
+        "    shrunk = cov",
+        ["tests/test_gaussian_baseline.py::test_equal_weights_give_sklearns_ledoit_wolf"],
+    ),
+    (
+        "baseline: parts not an equal mixture",
+        "skot/_gaussian_baseline.py",
+        "        weights.append(w / (w.sum() * len(parts)))",
+        "        weights.append(w / sum(len(Z) for Z, _ in parts))",
+        ["tests/test_gaussian_baseline.py::test_parts_are_an_equal_mixture"],
+    ),
+    (
+        "baseline: quadratic with the wrong sign",
+        "skot/_gaussian_baseline.py",
+        "        quadratic.append(-0.5 * (P1 - P0))",
+        "        quadratic.append(0.5 * (P1 - P0))",
+        [
+            "tests/test_gaussian_baseline.py::"
+            "test_quadratics_telescope_to_the_log_ratio_of_the_end_gaussians"
+        ],
+    ),
+    (
+        "baseline: not divided by the interval's length",
+        "skot/_gaussian_baseline.py",
+        "            return torch.as_tensor(values / scale, dtype=dtype, device=device)",
+        "            return torch.as_tensor(values, dtype=dtype, device=device)",
+        [
+            "tests/test_gaussian_baseline.py::"
+            "test_quadratics_telescope_to_the_log_ratio_of_the_end_gaussians"
+        ],
+    ),
+    (
+        "baseline: class columns in the quadratics",
+        "skot/_bridges.py",
+        "        return Z[..., : Z.shape[-1] - self.n_conditions]",
+        "        return Z",
+        [
+            "tests/test_gaussian_baseline.py::test_bridges_give_their_distributions_as_samples",
+            "tests/test_gaussian_baseline.py::test_default_ratio_takes_the_baseline_past_64_features_with_a_narrow_network",
+        ],
+    ),
+    (
+        "baseline: fitted but not used",
+        "skot/_telescoping.py",
+        "        network = ratio if baseline is None else GaussianBaselineRatio(ratio, baseline, grid)",
+        "        network = ratio",
+        [
+            "tests/test_gaussian_baseline.py::test_baseline_carries_a_gaussian_log_ratio_far_from_the_rows"
+        ],
+    ),
+    (
+        "baseline: refitted on a warm start",
+        "skot/_telescoping.py",
+        "        if not warm:\n            # The Gaussians",
+        "        if True:\n            # The Gaussians",
+        ["tests/test_gaussian_baseline.py::test_warm_start_keeps_the_first_fits_baseline"],
+    ),
+    (
+        "baseline: not on past 64 features",
+        "skot/_telescoping.py",
+        '        # ratio\'s full-rank growth (docs/telescoping.md, "The Gaussian baseline").\n        return full_rank_width(n_features) > _AUTO_INNER_WIDTHS[0]',
+        "        return False",
+        [
+            "tests/test_gaussian_baseline.py::test_default_ratio_takes_the_baseline_past_64_features_with_a_narrow_network"
+        ],
+    ),
+    (
+        "baseline: the quadratic part beside it past 64 features",
+        "skot/_telescoping.py",
+        "        if self._baseline(n_features):  # the baseline carries the quadratic growth",
+        "        if False:",
+        [
+            "tests/test_gaussian_baseline.py::test_default_ratio_takes_the_baseline_past_64_features_with_a_narrow_network"
+        ],
+    ),
+    (
+        "baseline: ratios fitted before it break",
+        "skot/_telescoping.py",
+        '        return getattr(self, "baseline_", None)',
+        "        return self.baseline_",
+        ["tests/test_gaussian_baseline.py::test_a_ratio_fitted_before_the_baseline_still_predicts"],
     ),
     (
         "qflow: auto initialisation steps unbounded",
