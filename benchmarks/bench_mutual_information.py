@@ -111,6 +111,8 @@ def _estimate(method, X, Y, seed, args):
         mi, note = ksg_estimate(X, Y, method == "ksg_scores", args.ksg_max_rows)
         return mi, None, note
     params = dict(bridge=method, early_stopping=True, random_state=seed)
+    if args.baseline != "auto":
+        params.update(baseline=None if args.baseline == "none" else args.baseline)
     if args.quick:
         params.update(max_iter=200)
     mi, std = mutual_information(
@@ -136,6 +138,12 @@ def main():
         type=lambda v: v if v == "auto" else int(v),
         default="auto",
         help="mutual_information's n_shuffles (default: auto)",
+    )
+    parser.add_argument(
+        "--baseline",
+        choices=["auto", "gaussian", "none"],
+        default="auto",
+        help="the ratio's baseline (default: the estimator's, 'auto')",
     )
     parser.add_argument("--out", default="mutual_information.md")
     args = parser.parse_args()
@@ -181,7 +189,7 @@ def main():
         "",
         "A row holds when its estimate is within 10% of the truth or 0.1 nats. "
         "The s.e. is that of the held-out average only (not the ratio's own error). "
-        f"skot rows: n_shuffles={args.n_shuffles!r}.",
+        f"skot rows: n_shuffles={args.n_shuffles!r}, baseline={args.baseline!r}.",
         "",
         markdown_table(header, rows),
         "",
