@@ -24,6 +24,7 @@ LAYERS = {
         "_semidual",
         "_ratio",
         "_bridges",
+        "_gaussian_baseline",
     ],
     "training": ["_engine", "_flow_matching", "_refinement", "_potential_training", "_jko"],
     "estimators": ["_base", "_otflow", "_qflow", "_telescoping", "_sjko"],
