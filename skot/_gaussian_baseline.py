@@ -32,6 +32,7 @@ __all__ = ["GaussianBaselineRatio", "fit_interval_quadratics", "weighted_gaussia
 # Rows a part contributes to the Ledoit-Wolf intensity: it is a scalar, and
 # a few thousand rows estimate it well; every row enters the covariance.
 _SHRINKAGE_ROWS = 4096
+_MIN_SHRINKAGE = 1e-6
 
 
 def weighted_gaussian(
@@ -79,6 +80,9 @@ def weighted_gaussian(
         spread = z.square().sum(1).square() - 2 * ((z @ cov) * z).sum(1) + cov_norm
         beta = beta + (wz.square() * spread).sum() * (len(Z) / len(z))
     s = 1.0 if target_gap <= 0 else float(min(beta, target_gap) / target_gap)
+    # Rows on a subspace with no spread about it (two rows, say) give s = 0
+    # and a singular covariance: a floor keeps it invertible.
+    s = max(s, _MIN_SHRINKAGE)
     eye = torch.eye(d, dtype=cov.dtype, device=cov.device)
     shrunk = (1 - s) * cov + s * mu * eye
     if not mu > 0:  # every row the same: a unit Gaussian keeps the ratio finite

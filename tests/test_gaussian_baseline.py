@@ -43,6 +43,13 @@ def test_equal_weights_give_sklearns_ledoit_wolf(n, d):
     assert np.linalg.eigvalsh(cov).min() > 0
 
 
+def test_rows_on_a_line_still_give_an_invertible_covariance():
+    Z = torch.tensor([[0.0, 0.0], [1.0, 1.0]])  # no spread off their line
+    _, cov = weighted_gaussian([(Z, None)])
+    assert np.linalg.eigvalsh(cov).min() > 0
+    fit_interval_quadratics([np.zeros(2), np.ones(2)], [cov, np.eye(2)])  # Cholesky holds
+
+
 def test_row_weights_count_like_repeated_rows():
     # Rows right of 0 weigh 3: mean and covariance as if they came three
     # times (the shrinkage aside, negligible with 20,000 rows of unequal

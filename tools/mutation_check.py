@@ -918,6 +918,15 @@ M += [
         ["tests/test_gaussian_baseline.py::test_equal_weights_give_sklearns_ledoit_wolf"],
     ),
     (
+        "baseline: no shrinkage floor",
+        "skot/_gaussian_baseline.py",
+        "    s = max(s, _MIN_SHRINKAGE)",
+        "    s = s",
+        [
+            "tests/test_gaussian_baseline.py::test_rows_on_a_line_still_give_an_invertible_covariance"
+        ],
+    ),
+    (
         "baseline: parts not an equal mixture",
         "skot/_gaussian_baseline.py",
         "        weights.append(w / (w.sum() * len(parts)))",
