@@ -69,7 +69,8 @@ def weighted_gaussian(
     cov = sum((w[:, None] * Z).T @ Z for Z, w in zip(centred, weights))
     d = cov.shape[0]
     mu = torch.trace(cov) / d
-    target_gap = (cov - mu * torch.eye(d, dtype=cov.dtype, device=cov.device)).square().sum()
+    eye = torch.eye(d, dtype=cov.dtype, device=cov.device)
+    target_gap = (cov - mu * eye).square().sum()
     # beta^2 = sum_i w_i^2 ||z_i z_i' - S||_F^2 (Ledoit and Wolf's b-bar^2
     # with weights), from a subsample of every part, scaled back up.
     beta = torch.zeros((), dtype=cov.dtype, device=cov.device)
@@ -83,7 +84,6 @@ def weighted_gaussian(
     # Rows on a subspace with no spread about it (two rows, say) give s = 0
     # and a singular covariance: a floor keeps it invertible.
     s = max(s, _MIN_SHRINKAGE)
-    eye = torch.eye(d, dtype=cov.dtype, device=cov.device)
     shrunk = (1 - s) * cov + s * mu * eye
     if not mu > 0:  # every row the same: a unit Gaussian keeps the ratio finite
         shrunk = eye

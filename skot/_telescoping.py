@@ -69,6 +69,14 @@ BRIDGE_SCHEDULE = MappingProxyType(  # read-only: it is the default bridge's
 # (400, 400, 400) gave +8.2% in 913 s (docs/telescoping.md).
 _AUTO_INNER_WIDTHS = (128, 128)
 
+
+def _past_inner_width(n_features: int) -> bool:
+    """Whether a first layer of 128 units falls short of the rank of a log
+    ratio in ``n_features`` (past 64): where the "auto" rules widen the
+    layer, or add the baseline or the quadratic part instead."""
+    return full_rank_width(n_features) > _AUTO_INNER_WIDTHS[0]
+
+
 _VALIDATION_ROWS = 8192  # cap on the rows the held-out score is computed on
 
 
@@ -477,7 +485,7 @@ class TelescopingRatioEstimator(SkotEstimator):
             if self.bridge == "qflow":
                 transport = self._fitted_transport(X, Y, rng, wx, wy, conditions, classes)
             d, act = X.shape[1] + k, self.activation
-            quadratic = self._quadratic(d)
+            quadratic, with_baseline = self._quadratic(d), self._baseline(d)
             sizes = self._ratio_widths(d, quadratic)
             ratio = build_module(lambda: TimeMLP(d, 1, sizes, act, quadratic=quadratic), dev, gen)
 
@@ -516,7 +524,6 @@ class TelescopingRatioEstimator(SkotEstimator):
         if not warm:
             # The Gaussians of the training rows; a warm start keeps the
             # first fit's, which the network has learnt to correct.
-            with_baseline = self._baseline(X.shape[1] + k)
             baseline = self._gaussian_baseline(train) if with_baseline else None
         network = ratio if baseline is None else GaussianBaselineRatio(ratio, baseline, grid)
         record = self._train(network, train, val, gen)
@@ -541,10 +548,9 @@ class TelescopingRatioEstimator(SkotEstimator):
         ``n_features`` (the class columns of a conditional fit included)."""
         if self.baseline != "auto":
             return self.baseline is not None
-        # On exactly where a first layer of 128 units would have to widen:
-        # past 64 features, where the network alone cannot carry the log
-        # ratio's full-rank growth (docs/telescoping.md, "The Gaussian baseline").
-        return full_rank_width(n_features) > _AUTO_INNER_WIDTHS[0]
+        # Past 64 features the network alone cannot carry the log ratio's
+        # full-rank growth (docs/telescoping.md, "The Gaussian baseline").
+        return _past_inner_width(n_features)
 
     def _quadratic(self, n_features: int) -> bool:
         """``quadratic``, with ``"auto"`` resolved for ``n_features`` (the
@@ -553,8 +559,7 @@ class TelescopingRatioEstimator(SkotEstimator):
             return bool(self.quadratic)
         if self._baseline(n_features):  # the baseline carries the quadratic growth
             return False
-        # On exactly where a first layer of 128 units would have to widen.
-        return full_rank_width(n_features) > _AUTO_INNER_WIDTHS[0]
+        return _past_inner_width(n_features)
 
     def _gaussian_baseline(self, bridge) -> dict:
         """The interval quadratics of Gaussians fitted to every distribution

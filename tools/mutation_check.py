@@ -870,9 +870,8 @@ M += [
     (
         "telescoping: no quadratic part past 64 features",
         "skot/_telescoping.py",
-        "        # On exactly where a first layer of 128 units would have to widen.\n"
-        "        return full_rank_width(n_features) > _AUTO_INNER_WIDTHS[0]",
-        "        return False",
+        "            return False\n        return _past_inner_width(n_features)",
+        "            return False\n        return False",
         [
             "tests/test_telescoping.py::test_ratio_network_without_baseline_takes_the_quadratic_part_past_64_features"
         ],
@@ -982,7 +981,8 @@ M += [
     (
         "baseline: not on past 64 features",
         "skot/_telescoping.py",
-        '        # ratio\'s full-rank growth (docs/telescoping.md, "The Gaussian baseline").\n        return full_rank_width(n_features) > _AUTO_INNER_WIDTHS[0]',
+        '        # full-rank growth (docs/telescoping.md, "The Gaussian baseline").\n'
+        "        return _past_inner_width(n_features)",
         "        return False",
         [
             "tests/test_gaussian_baseline.py::test_default_ratio_takes_the_baseline_past_64_features_with_a_narrow_network"
