@@ -165,6 +165,33 @@ def test_importance_weighting_lowers_the_target_risk_under_covariate_shift():
     assert np.corrcoef(xs, np.log(weighted.weights_))[0, 1] > 0.9
 
 
+def test_importance_weights_aim_a_linear_classifier_at_the_target_region():
+    # The classification form of Shimodaira's case, and of skada's
+    # reweighting example (a logistic regression on covariate shift): the
+    # classes are split by a parabola, the source lies on its left arm and
+    # the target on its right one. A straight boundary fitted to the source
+    # follows the left arm's slope; weighted by q/p, it follows the right's.
+    rng = np.random.RandomState(11)
+
+    def rows(n, centre, scale):
+        X = rng.normal(size=(n, 2)) * scale + centre
+        return X, (X[:, 1] > 0.5 * X[:, 0] ** 2 - 1).astype(int)
+
+    Xs, ys = rows(600, [-0.5, 0.0], [1.0, 1.0])
+    Xt, yt = rows(400, [1.5, 0.5], [0.5, 0.8])
+    X, y = np.r_[Xs, Xt], np.r_[ys, -np.ones(400, dtype=int)]
+    domain = np.r_[np.ones(600, dtype=int), -np.ones(400, dtype=int)]
+    ratio = TelescopingRatioEstimator(bridge="none", max_iter=500, random_state=0)
+    weighted = ImportanceWeightedEstimator(LogisticRegression(), ratio)
+    weighted.fit(X, y, sample_domain=domain)
+    plain = LogisticRegression().fit(Xs, ys).score(Xt, yt)
+    # Measured: 0.618 unweighted, 0.930 weighted, effective sample size 6%
+    # of the source rows (seeds 0-9 of this construction: 0.56-0.67 and
+    # 0.87-0.98).
+    assert weighted.score(Xt, yt) > plain + 0.2
+    assert weighted.score(Xt, yt) > 0.85
+
+
 def test_importance_weighting_falls_back_on_the_source_where_the_domains_do_not_overlap():
     # The target lies 10 standard deviations from the source: a classifier
     # separates the domains, the ratio on source rows is tiny everywhere,

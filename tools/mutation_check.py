@@ -603,6 +603,20 @@ M += [
             "test_conditional_transport_beats_plain_transport_and_no_adaptation_under_label_shift"
         ],
     ),
+    (
+        "da: the classifier fitted without the importance weights",
+        "skot/da.py",
+        "        estimator = clone(self.estimator).fit(X_source, y[source], sample_weight=fit_weights)",
+        "        estimator = clone(self.estimator).fit(X_source, y[source])",
+        ["tests/test_da.py::test_importance_weights_aim_a_linear_classifier_at_the_target_region"],
+    ),
+    (
+        "da: the importance weights inverted (p/q)",
+        "skot/da.py",
+        "        fit_weights = weights if sample_weight is None else",
+        "        fit_weights = 1 / weights if sample_weight is None else",
+        ["tests/test_da.py::test_importance_weights_aim_a_linear_classifier_at_the_target_region"],
+    ),
 ]
 M += [
     (
