@@ -48,11 +48,13 @@ def _throughput(transform, X):
     return len(X) / seconds
 
 
-def _qflow_pair(X, Y, seed, gamma, extra_rounds=0):
+def _qflow_pair(X, Y, seed, gamma, extra_rounds=0, baseline=False):
     """The OT-CFM initialisation and the refined Q-flow, from one fit; then,
     with ``extra_rounds``, the same flow refined for that many more rounds
-    of the default refinement (``warm_start``)."""
-    out = init_then_refine(X, Y, seed, **({} if gamma is None else {"gamma": gamma}))
+    of the default refinement (``warm_start``); with ``baseline``, both
+    again with ``baseline="gaussian"``."""
+    params = {} if gamma is None else {"gamma": gamma}
+    out = init_then_refine(X, Y, seed, **params)
     (_, init, t_init), (_, refined, t_total) = out
     t_refine = t_total - t_init
     # Ablation: the refinement's last update instead of its moving average.
@@ -65,6 +67,9 @@ def _qflow_pair(X, Y, seed, gamma, extra_rounds=0):
             seconds += timed(lambda: longer.fit(X, Y))[1]
         steps = (1 + extra_rounds) * 2 * refined.max_iter
         out.append((f"QFlowTransport ({steps} refinement steps)", longer, seconds))
+    if baseline:
+        with_baseline = init_then_refine(X, Y, seed, baseline="gaussian", **params)
+        out += [(f"{name}, baseline='gaussian'", *rest) for name, *rest in with_baseline]
     return out
 
 
@@ -94,12 +99,24 @@ def _pot_maps(X, Y, n_sub, seed):
     return rows
 
 
-def _rows(problem, X, Y, X_test, Y_test, reference, n_sub, seed, gamma, truth=None, extra_rounds=0):
+def _rows(
+    problem,
+    X,
+    Y,
+    X_test,
+    Y_test,
+    reference,
+    n_sub,
+    seed,
+    gamma,
+    truth=None,
+    extra_rounds=0,
+    baseline=False,
+):
     """One row per method; ``truth = (T*(X_test), Var(Q))`` where the map is known."""
     rows = []
-    for name, model, seconds in _qflow_pair(X, Y, seed, gamma, extra_rounds) + _pot_maps(
-        X, Y, n_sub, seed
-    ):
+    qflow = _qflow_pair(X, Y, seed, gamma, extra_rounds, baseline)
+    for name, model, seconds in qflow + _pot_maps(X, Y, n_sub, seed):
         mapped = model.transform(X_test)
         rows.append(
             dict(
@@ -120,7 +137,7 @@ def _rows(problem, X, Y, X_test, Y_test, reference, n_sub, seed, gamma, truth=No
     return rows
 
 
-def gaussian_rows(d, n, n_test, n_sub, seed, gamma, extra_rounds=0):
+def gaussian_rows(d, n, n_test, n_sub, seed, gamma, extra_rounds=0, baseline=False):
     X, Y, problem = make_gaussian_ot(n, d, random_state=seed)
     X_test = problem.sample_p(n_test, random_state=seed + 1)
     Y_test = problem.sample_q(min(n_test, 2000), random_state=seed + 2)
@@ -137,6 +154,7 @@ def gaussian_rows(d, n, n_test, n_sub, seed, gamma, extra_rounds=0):
         gamma,
         truth,
         extra_rounds,
+        baseline,
     )
 
 
@@ -191,6 +209,11 @@ def main():
         help="also report the Gaussian Q-flow refined for this many more default rounds",
     )
     parser.add_argument("--no-moons", action="store_true", help="Gaussian pairs only")
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also the Gaussian rows with QFlowTransport(baseline='gaussian')",
+    )
     parser.add_argument("--out", default=str(RESULTS / "qflow_transport.md"))
     args = parser.parse_args()
     if args.quick:
@@ -199,9 +222,16 @@ def main():
     rows = []
     for d in args.dims:
         rows += gaussian_rows(
-            d, args.n_train, args.n_test, args.n_sub, args.seed, args.gamma, args.extra_rounds
+            d,
+            args.n_train,
+            args.n_test,
+            args.n_sub,
+            args.seed,
+            args.gamma,
+            args.extra_rounds,
+            args.baseline,
         )
-        print(table(rows[-6:]), flush=True)
+        print(table(rows[-8:]), flush=True)
     if not args.no_moons:
         rows += moons_rows(min(args.n_train, 4000), args.n_sub, args.seed, args.gamma)
     out = table(rows)

@@ -37,6 +37,7 @@ _MIN_SHRINKAGE = 1e-6
 
 def weighted_gaussian(
     parts: Sequence[tuple[torch.Tensor, np.ndarray | None]],
+    shrink: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     r"""Mean and Ledoit-Wolf covariance of an equal mixture of weighted samples.
 
@@ -45,6 +46,9 @@ def weighted_gaussian(
     parts : sequence of (Tensor of shape ``[n_j, d]``, ndarray of shape ``(n_j,)`` or None)
         Samples, each with its row weights (None: equal); each part carries
         an equal share of the mixture's mass.
+    shrink : bool, default=True
+        False: the weighted covariance itself, with only the floor of the
+        shrinkage (1e-6) that keeps it invertible.
 
     Returns
     -------
@@ -81,6 +85,8 @@ def weighted_gaussian(
         spread = z.square().sum(1).square() - 2 * ((z @ cov) * z).sum(1) + cov_norm
         beta = beta + (wz.square() * spread).sum() * (len(Z) / len(z))
     s = 1.0 if target_gap <= 0 else float(min(beta, target_gap) / target_gap)
+    if not shrink:
+        s = 0.0
     # Rows on a subspace with no spread about it (two rows, say) give s = 0
     # and a singular covariance: a floor keeps it invertible.
     s = max(s, _MIN_SHRINKAGE)

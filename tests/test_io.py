@@ -28,6 +28,8 @@ def fitted(name):
         return QFlowTransport(init_max_iter=5, **FAST).fit(X, Y)
     if name == "qflow-pandas":
         return QFlowTransport(init_max_iter=5, **FAST).set_output(transform="pandas").fit(X, Y)
+    if name == "qflow-baseline":
+        return QFlowTransport(init_max_iter=5, baseline="gaussian", **FAST).fit(X, Y)
     if name == "qflow-conditional":
         labels = np.repeat(["a", "b"], len(X) // 2)
         model = QFlowTransport(init_max_iter=5, **FAST)
@@ -88,6 +90,7 @@ def assert_same(a, b, where="estimator"):
     [
         "qflow",
         "qflow-pandas",
+        "qflow-baseline",
         "qflow-conditional",
         "ratio-qflow",
         "ratio-quadratic",

@@ -25,6 +25,7 @@ LAYERS = {
         "_ratio",
         "_bridges",
         "_gaussian_baseline",
+        "_gaussian_flow",
     ],
     "training": ["_engine", "_flow_matching", "_refinement", "_potential_training", "_jko"],
     "estimators": ["_base", "_otflow", "_qflow", "_telescoping", "_sjko"],

@@ -1026,6 +1026,63 @@ M += [
         ["tests/test_qflow.py::test_auto_initialisation_steps_grow_with_the_rows"],
     ),
 ]
+M += [
+    (
+        "gaussian flow: the velocity without M_t^-1",
+        "skot/_gaussian_flow.py",
+        "        gain = (lam - 1) / ((1 - t) + t * lam)",
+        "        gain = (lam - 1) + 0 * t",
+        [
+            "tests/test_gaussian_flow.py::test_the_velocity_integrates_to_the_affine_map_between_the_gaussians"
+        ],
+    ),
+    (
+        "gaussian flow: class columns moved",
+        "skot/_gaussian_flow.py",
+        "affine.new_zeros(len(z), z.shape[1] - self.d)",
+        "affine.new_ones(len(z), z.shape[1] - self.d)",
+        ["tests/test_gaussian_flow.py::test_trailing_class_columns_get_no_velocity"],
+    ),
+    (
+        "gaussian flow: the map's square roots swapped",
+        "skot/_gaussian_flow.py",
+        "    A = inverse_root @ _symmetric_power(root @ cov_q @ root, 0.5) @ inverse_root",
+        "    A = root @ _symmetric_power(inverse_root @ cov_q @ inverse_root, 0.5) @ root",
+        ["tests/test_gaussian_flow.py::test_the_map_fitted_to_samples_is_the_closed_form_one"],
+    ),
+    (
+        "gaussian flow: always Ledoit-Wolf",
+        "skot/_gaussian_flow.py",
+        "shrink=len(X) < 2 * X.shape[1])",
+        "shrink=True)",
+        [
+            "tests/test_gaussian_flow.py::test_the_plain_covariance_from_twice_as_many_rows_as_features"
+        ],
+    ),
+    (
+        "qflow: the baseline left out when points are mapped",
+        "skot/_qflow.py",
+        "        return self._with_baseline(module_to(self.velocity_, dev), self._fitted_baseline())",
+        "        return module_to(self.velocity_, dev)",
+        ["tests/test_gaussian_flow.py::test_with_no_training_the_flow_is_the_gaussian_map"],
+    ),
+    (
+        "qflow: the baseline fitted but not trained with",
+        "skot/_qflow.py",
+        '            field = self._with_baseline(velocity, baseline)\n            if self.init == "otflow":',
+        '            field = velocity\n            if self.init == "otflow":',
+        ["tests/test_gaussian_flow.py::test_the_baseline_lowers_the_map_error_in_high_dimension"],
+    ),
+    (
+        "qflow: a warm start drops the first baseline",
+        "skot/_qflow.py",
+        "            baseline = self._fitted_baseline()\n            field",
+        "            baseline = None\n            field",
+        [
+            "tests/test_gaussian_flow.py::test_a_warm_start_keeps_the_first_baseline_and_old_pickles_still_map"
+        ],
+    ),
+]
 only = sys.argv[1:]
 for name, path, old, new, tests in M:
     if only and not any(o in name for o in only):
