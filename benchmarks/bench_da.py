@@ -155,12 +155,17 @@ def methods(classifier, preprocessing, quick):
     }
 
 
+def _selected(name, parts):
+    """Whether ``name`` contains one of ``parts`` (every name when None)."""
+    return not parts or any(part in name for part in parts)
+
+
 def evaluate(X, y, domain, classifier, preprocessing, quick, only=None):
     source = domain >= 0
     y_masked = np.where(source, y, -1)
     rows = {}
     for name, pipe in methods(classifier, preprocessing, quick).items():
-        if only and not any(part in name for part in only):
+        if not _selected(name, only):
             continue
         start = time.perf_counter()
         if pipe is None or pipe == "oracle":
@@ -222,7 +227,7 @@ def main(argv=None):
     ]
     print("\n".join(lines), flush=True)
     for data, (X, y, domain, classifier, preprocessing) in problems.items():
-        if args.data and not any(part in data for part in args.data):
+        if not _selected(data, args.data):
             continue
         for method, (accuracy, seconds, ess, covered) in evaluate(
             X, y, domain, classifier, preprocessing, args.quick, args.methods

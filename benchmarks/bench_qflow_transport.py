@@ -221,7 +221,7 @@ def main():
 
     rows = []
     for d in args.dims:
-        rows += gaussian_rows(
+        new = gaussian_rows(
             d,
             args.n_train,
             args.n_test,
@@ -231,7 +231,8 @@ def main():
             args.extra_rounds,
             args.baseline,
         )
-        print(table(rows[-8:]), flush=True)
+        rows += new
+        print(table(new), flush=True)
     if not args.no_moons:
         rows += moons_rows(min(args.n_train, 4000), args.n_sub, args.seed, args.gamma)
     out = table(rows)

@@ -74,7 +74,20 @@ def weighted_gaussian(
     d = cov.shape[0]
     mu = torch.trace(cov) / d
     eye = torch.eye(d, dtype=cov.dtype, device=cov.device)
-    target_gap = (cov - mu * eye).square().sum()
+    s = _ledoit_wolf_intensity(cov, mu * eye, centred, weights) if shrink else 0.0
+    # Rows on a subspace with no spread about it (two rows, say) give s = 0
+    # and a singular covariance: a floor keeps it invertible.
+    s = max(s, _MIN_SHRINKAGE)
+    shrunk = (1 - s) * cov + s * mu * eye
+    if not mu > 0:  # every row the same: a unit Gaussian keeps the ratio finite
+        shrunk = eye
+    return mean.cpu().numpy(), shrunk.cpu().numpy()
+
+
+def _ledoit_wolf_intensity(cov, target, centred, weights) -> float:
+    """Ledoit and Wolf's (2004) shrinkage intensity of the weighted
+    covariance ``cov`` of the ``centred`` rows towards ``target``."""
+    target_gap = (cov - target).square().sum()
     # beta^2 = sum_i w_i^2 ||z_i z_i' - S||_F^2 (Ledoit and Wolf's b-bar^2
     # with weights), from a subsample of every part, scaled back up.
     beta = torch.zeros((), dtype=cov.dtype, device=cov.device)
@@ -84,16 +97,7 @@ def weighted_gaussian(
         z, wz = Z[::step], w[::step]
         spread = z.square().sum(1).square() - 2 * ((z @ cov) * z).sum(1) + cov_norm
         beta = beta + (wz.square() * spread).sum() * (len(Z) / len(z))
-    s = 1.0 if target_gap <= 0 else float(min(beta, target_gap) / target_gap)
-    if not shrink:
-        s = 0.0
-    # Rows on a subspace with no spread about it (two rows, say) give s = 0
-    # and a singular covariance: a floor keeps it invertible.
-    s = max(s, _MIN_SHRINKAGE)
-    shrunk = (1 - s) * cov + s * mu * eye
-    if not mu > 0:  # every row the same: a unit Gaussian keeps the ratio finite
-        shrunk = eye
-    return mean.cpu().numpy(), shrunk.cpu().numpy()
+    return 1.0 if target_gap <= 0 else float(min(beta, target_gap) / target_gap)
 
 
 def fit_interval_quadratics(

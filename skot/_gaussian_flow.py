@@ -33,9 +33,11 @@ from ._gaussian_baseline import weighted_gaussian
 __all__ = ["GaussianOTVelocity", "fit_gaussian_ot"]
 
 
-def _symmetric_power(S: np.ndarray, power: float) -> np.ndarray:
+def _symmetric_powers(S: np.ndarray, *powers: float) -> list[np.ndarray]:
+    """``S`` to each power, from one eigendecomposition."""
     values, vectors = np.linalg.eigh(S)
-    return (vectors * np.clip(values, 1e-12, None) ** power) @ vectors.T
+    values = np.clip(values, 1e-12, None)
+    return [(vectors * values**power) @ vectors.T for power in powers]
 
 
 def fit_gaussian_ot(source, target) -> dict[str, np.ndarray]:
@@ -60,9 +62,9 @@ def fit_gaussian_ot(source, target) -> dict[str, np.ndarray]:
     (X, _), (Y, _) = source, target
     mean_p, cov_p = weighted_gaussian([source], shrink=len(X) < 2 * X.shape[1])
     mean_q, cov_q = weighted_gaussian([target], shrink=len(Y) < 2 * Y.shape[1])
-    root = _symmetric_power(cov_p, 0.5)
-    inverse_root = _symmetric_power(cov_p, -0.5)
-    A = inverse_root @ _symmetric_power(root @ cov_q @ root, 0.5) @ inverse_root
+    root, inverse_root = _symmetric_powers(cov_p, 0.5, -0.5)
+    (middle,) = _symmetric_powers(root @ cov_q @ root, 0.5)
+    A = inverse_root @ middle @ inverse_root
     eigenvalues, eigenvectors = np.linalg.eigh(0.5 * (A + A.T))
     return {
         "mean_p": mean_p,
