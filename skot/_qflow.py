@@ -24,7 +24,7 @@ from ._log_density import (
     end_and_log_det,
     standard_normal_log_density,
 )
-from ._nets import ACTIVATIONS, ConditionedField, TimeMLP, full_rank_width
+from ._nets import ACTIVATIONS, ConditionedField, TimeMLP, full_rank_width, widens_with_data
 from ._ode import SOLVERS, integrate, integrate_in_batches, time_grid
 from ._otflow import otflow_config
 from ._potential_training import fit_potential
@@ -138,7 +138,7 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         128, 2.062 at 256; d=256 5.958 at 128, 3.645 at 256, 3.505 at 512;
         at d=64 width 256 was worse than 128 (1.455 against 1.369), hence
         the floor.
-    baseline : {"gaussian"} or None, default=None
+    baseline : {"auto", "gaussian"} or None, default="auto"
         ``"gaussian"``: the velocity is the network's plus that of the OT
         map between Gaussians fitted to the training rows of P and of Q
         (weighted means and covariances, Ledoit-Wolf's with fewer than
@@ -147,7 +147,13 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         then learns only how the transport departs from the Gaussians'.
         Gaussian pairs, 2^14 rows, default fits otherwise (L2-UVP %,
         docs/qflow.md): d=128 2.152 -> 1.791, d=256 3.601 -> 1.910.
-        None: the network alone. Not with ``init="otflow"``.
+        ``"auto"``: ``"gaussian"`` past 64 features (class columns not
+        counted), where the network widens with the data to carry a
+        full-rank map, and None up to 64, where on non-Gaussian pairs the
+        Gaussians' map was a worse start than none (a Student t pair in
+        d=8: 2.121 -> 2.561); also None with ``init="otflow"``.
+        None: the network alone. ``"gaussian"`` does not combine with
+        ``init="otflow"``.
     classifier_hidden_layer_sizes : tuple of int, default=(128, 128, 128)
         Widths of the two classifiers of the KL terms.
     activation : {"silu", "softplus", "tanh", "elu", "relu"}, default="silu"
@@ -260,8 +266,9 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
     velocity_ : torch.nn.Module
         The fitted velocity network, on normalised coordinates.
     baseline_ : dict of ndarray or None
-        With ``baseline="gaussian"``, the Gaussian OT map whose velocity is
-        added to the network's, on normalised coordinates: ``mean_p`` and
+        When the baseline is on (``"gaussian"``, or ``"auto"`` past 64
+        features), the Gaussian OT map whose velocity is added to the
+        network's, on normalised coordinates: ``mean_p`` and
         ``mean_q`` (``n_features``), ``eigenvectors`` (in columns) and
         ``eigenvalues`` of its matrix; None otherwise.
     center_ : ndarray of shape (n_features,)
@@ -338,7 +345,7 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         "n_substeps": [Interval(Integral, 1, None, closed="left")],
         "n_substeps_eval": [Interval(Integral, 1, None, closed="left")],
         "hidden_layer_sizes": [tuple, list, StrOptions({"auto"})],
-        "baseline": [StrOptions({"gaussian"}), None],
+        "baseline": [StrOptions({"auto", "gaussian"}), None],
         "classifier_hidden_layer_sizes": [tuple, list],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "init": [StrOptions({"ot-cfm", "otflow"})],
@@ -375,7 +382,7 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         n_substeps=1,
         n_substeps_eval=3,
         hidden_layer_sizes="auto",
-        baseline=None,
+        baseline="auto",
         classifier_hidden_layer_sizes=(128, 128, 128),
         activation="silu",
         init="ot-cfm",
@@ -517,7 +524,7 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
                 "A conditional transport starts from OT-CFM: init='otflow' has no "
                 "class-conditional form. Use init='ot-cfm'."
             )
-        if self.baseline is not None and self.init == "otflow" and not warm:
+        if self.baseline == "gaussian" and self.init == "otflow" and not warm:
             raise ValueError(
                 "baseline='gaussian' adds the Gaussian OT map's velocity to an OT-CFM "
                 "initialisation; init='otflow' trains its flow through N(0, I) instead. "
@@ -557,7 +564,7 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
             else:
                 velocity = build_module(lambda: TimeMLP(d, d, sizes, activation), dev, gen)
             baseline = None
-            if self.baseline is not None:
+            if self._baseline_on(d):
                 # The training rows' Gaussians, without the class columns.
                 baseline = fit_gaussian_ot((Xn[:, :d], weights[0]), (Yn[:, :d], weights[1]))
             field = self._with_baseline(velocity, baseline)
@@ -657,6 +664,17 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         """The flow's field: ``velocity``, plus the Gaussian OT map's when
         ``baseline`` holds one."""
         return velocity if baseline is None else GaussianOTVelocity(velocity, baseline)
+
+    def _baseline_on(self, n_features: int) -> bool:
+        """Whether a fresh fit adds the Gaussian baseline, ``"auto"`` resolved
+        for ``n_features`` (the class columns not counted)."""
+        if self.baseline != "auto":
+            return self.baseline is not None
+        # Where the "auto" width grows with the data, the network must carry
+        # a full-rank affine part that the closed form gives exactly; below,
+        # the Gaussians' map of non-Gaussian data is a worse start than none
+        # (docs/qflow.md, "The Gaussian baseline velocity").
+        return self.init == "ot-cfm" and widens_with_data(n_features)
 
     def _fitted_baseline(self) -> dict | None:
         # getattr: an estimator pickled before the baseline has none.

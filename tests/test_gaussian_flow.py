@@ -165,3 +165,18 @@ def test_the_baseline_needs_an_ot_cfm_initialisation():
     X, Y, _, _ = _gaussian_pair(2, seed=25)
     with pytest.raises(ValueError, match="init='ot-cfm' or baseline=None"):
         QFlowTransport(baseline="gaussian", init="otflow").fit(X, Y)
+
+
+def test_auto_adds_the_baseline_only_past_64_features():
+    # Zero training steps: the fitted flow is whatever the baseline rule put
+    # there. "auto" is "gaussian" past 64 features, where the network widens
+    # with the data, and None up to 64 and with init="otflow".
+    params = dict(init_max_iter=0, n_flips=0, random_state=0)
+    for d, expected in ((64, False), (65, True)):
+        X, Y, _, X_test = _gaussian_pair(d, seed=27)
+        auto = QFlowTransport(**params).fit(X, Y)
+        assert (auto.baseline_ is not None) is expected, d
+        same = QFlowTransport(baseline="gaussian" if expected else None, **params).fit(X, Y)
+        np.testing.assert_array_equal(auto.transform(X_test), same.transform(X_test))
+    otflow = QFlowTransport(init="otflow", init_params={"max_iter": 1}, **params).fit(X, Y)
+    assert otflow.baseline_ is None

@@ -1082,6 +1082,27 @@ M += [
             "tests/test_gaussian_flow.py::test_a_warm_start_keeps_the_first_baseline_and_old_pickles_still_map"
         ],
     ),
+    (
+        "qflow: auto baseline from 64 features, not past them",
+        "skot/_nets.py",
+        "    return full_rank_width(n_features) > _FULL_RANK_MIN_WIDTH",
+        "    return full_rank_width(n_features) >= _FULL_RANK_MIN_WIDTH",
+        ["tests/test_gaussian_flow.py::test_auto_adds_the_baseline_only_past_64_features"],
+    ),
+    (
+        "qflow: auto baseline also with init='otflow'",
+        "skot/_qflow.py",
+        '        return self.init == "ot-cfm" and widens_with_data(n_features)',
+        "        return widens_with_data(n_features)",
+        ["tests/test_gaussian_flow.py::test_auto_adds_the_baseline_only_past_64_features"],
+    ),
+    (
+        "qflow: auto baseline never on",
+        "skot/_qflow.py",
+        '        if self.baseline != "auto":\n            return self.baseline is not None\n        # Where',
+        '        if True:\n            return False\n        # Where',
+        ["tests/test_gaussian_flow.py::test_auto_adds_the_baseline_only_past_64_features"],
+    ),
 ]
 only = sys.argv[1:]
 for name, path, old, new, tests in M:
