@@ -1100,7 +1100,7 @@ M += [
         "qflow: auto baseline never on",
         "skot/_qflow.py",
         '        if self.baseline != "auto":\n            return self.baseline is not None\n        # Where',
-        '        if True:\n            return False\n        # Where',
+        "        if True:\n            return False\n        # Where",
         ["tests/test_gaussian_flow.py::test_auto_adds_the_baseline_only_past_64_features"],
     ),
 ]
