@@ -1103,6 +1103,15 @@ M += [
         "        if True:\n            return False\n        # Where",
         ["tests/test_gaussian_flow.py::test_auto_adds_the_baseline_only_past_64_features"],
     ),
+    (
+        "gaussian flow: the map's gain unbounded",
+        "skot/_gaussian_flow.py",
+        "    eigenvalues = np.clip(eigenvalues, 1 / _MAX_GAIN, _MAX_GAIN)\n",
+        "",
+        [
+            "tests/test_gaussian_flow.py::test_a_column_constant_in_one_sample_keeps_the_gain_bounded"
+        ],
+    ),
 ]
 only = sys.argv[1:]
 for name, path, old, new, tests in M:
