@@ -21,7 +21,6 @@ __all__ = [
     "ResidualMLP",
     "TimeMLP",
     "full_rank_width",
-    "widens_with_data",
 ]
 
 _INV_SQRT2 = 1 / math.sqrt(2)
@@ -48,12 +47,6 @@ def full_rank_width(n_features: int) -> int:
     """Units a layer needs to keep the rank of a map of ``n_features`` inputs:
     ``max(128, 2 * n_features)`` (128 up to 64 features)."""
     return max(_FULL_RANK_MIN_WIDTH, _FULL_RANK_UNITS_PER_FEATURE * n_features)
-
-
-def widens_with_data(n_features: int) -> bool:
-    """Whether :func:`full_rank_width` grows past its floor of 128 units for
-    ``n_features`` inputs: past 64 features."""
-    return full_rank_width(n_features) > _FULL_RANK_MIN_WIDTH
 
 
 def _stack(sizes: list[int], activation: str) -> nn.Sequential:

@@ -167,19 +167,27 @@ def test_the_baseline_needs_an_ot_cfm_initialisation():
         QFlowTransport(baseline="gaussian", init="otflow").fit(X, Y)
 
 
-def test_auto_adds_the_baseline_only_past_64_features():
+def test_auto_adds_the_baseline_and_widens_the_field_from_32_features():
     # Zero training steps: the fitted flow is whatever the baseline rule put
-    # there. "auto" is "gaussian" past 64 features, where the network widens
-    # with the data, and None up to 64 and with init="otflow".
+    # there. "auto" is "gaussian" from 32 features on, with a field of at
+    # least 256 units, and None below 32 and with init="otflow".
     params = dict(init_max_iter=0, n_flips=0, random_state=0)
-    for d, expected in ((64, False), (65, True)):
+    for d, expected, width in ((31, False, 128), (32, True, 256)):
         X, Y, _, X_test = _gaussian_pair(d, seed=27)
         auto = QFlowTransport(**params).fit(X, Y)
         assert (auto.baseline_ is not None) is expected, d
-        same = QFlowTransport(baseline="gaussian" if expected else None, **params).fit(X, Y)
+        first = next(m for m in auto.velocity_.modules() if isinstance(m, torch.nn.Linear))
+        assert first.out_features == width, (d, first)
+        same = QFlowTransport(
+            baseline="gaussian" if expected else None, hidden_layer_sizes=(width,) * 3, **params
+        ).fit(X, Y)
         np.testing.assert_array_equal(auto.transform(X_test), same.transform(X_test))
     otflow = QFlowTransport(init="otflow", init_params={"max_iter": 1}, **params).fit(X, Y)
     assert otflow.baseline_ is None
+    # Without the baseline the field keeps the full-rank width, 128 here.
+    plain = QFlowTransport(baseline=None, **params).fit(X, Y)
+    first = next(m for m in plain.velocity_.modules() if isinstance(m, torch.nn.Linear))
+    assert first.out_features == 128
 
 
 def test_a_column_constant_in_one_sample_keeps_the_gain_bounded():

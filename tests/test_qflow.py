@@ -87,11 +87,15 @@ def test_auto_initialisation_runs_its_steps(pair):
 
 
 @pytest.mark.parametrize(
-    "n_features, width",
-    [(2, 128), (64, 128), (65, 130), (200, 400)],
+    "n_features, width, without_baseline",
+    [(2, 128, 128), (31, 128, 128), (32, 256, 128), (65, 256, 130), (200, 400, 400)],
 )
-def test_auto_width_grows_with_the_features(n_features, width):
+def test_auto_width_grows_with_the_features(n_features, width, without_baseline):
+    # At least 256 units where "auto" adds the Gaussian baseline (from 32
+    # features); otherwise max(128, 2 d).
     assert QFlowTransport()._velocity_widths(n_features) == (width,) * 3
+    plain = QFlowTransport(baseline=None)._velocity_widths(n_features)
+    assert plain == (without_baseline,) * 3
     assert QFlowTransport(hidden_layer_sizes=[16, 8])._velocity_widths(n_features) == (16, 8)
 
 

@@ -1083,25 +1083,49 @@ M += [
         ],
     ),
     (
-        "qflow: auto baseline from 64 features, not past them",
-        "skot/_nets.py",
-        "    return full_rank_width(n_features) > _FULL_RANK_MIN_WIDTH",
-        "    return full_rank_width(n_features) >= _FULL_RANK_MIN_WIDTH",
-        ["tests/test_gaussian_flow.py::test_auto_adds_the_baseline_only_past_64_features"],
+        "qflow: auto baseline past 32 features, not from 32",
+        "skot/_qflow.py",
+        '        return self.init == "ot-cfm" and n_features >= _AUTO_BASELINE_FEATURES',
+        '        return self.init == "ot-cfm" and n_features > _AUTO_BASELINE_FEATURES',
+        [
+            "tests/test_gaussian_flow.py::test_auto_adds_the_baseline_and_widens_the_field_from_32_features"
+        ],
     ),
     (
         "qflow: auto baseline also with init='otflow'",
         "skot/_qflow.py",
-        '        return self.init == "ot-cfm" and widens_with_data(n_features)',
-        "        return widens_with_data(n_features)",
-        ["tests/test_gaussian_flow.py::test_auto_adds_the_baseline_only_past_64_features"],
+        '        return self.init == "ot-cfm" and n_features >= _AUTO_BASELINE_FEATURES',
+        "        return n_features >= _AUTO_BASELINE_FEATURES",
+        [
+            "tests/test_gaussian_flow.py::test_auto_adds_the_baseline_and_widens_the_field_from_32_features"
+        ],
     ),
     (
         "qflow: auto baseline never on",
         "skot/_qflow.py",
-        '        if self.baseline != "auto":\n            return self.baseline is not None\n        # Where',
-        "        if True:\n            return False\n        # Where",
-        ["tests/test_gaussian_flow.py::test_auto_adds_the_baseline_only_past_64_features"],
+        '        if self.baseline != "auto":\n            return self.baseline is not None\n        # From',
+        "        if True:\n            return False\n        # From",
+        [
+            "tests/test_gaussian_flow.py::test_auto_adds_the_baseline_and_widens_the_field_from_32_features"
+        ],
+    ),
+    (
+        "qflow: no wider field with the baseline",
+        "skot/_qflow.py",
+        "            width = max(width, _BASELINE_MIN_WIDTH)",
+        "            pass",
+        [
+            "tests/test_gaussian_flow.py::test_auto_adds_the_baseline_and_widens_the_field_from_32_features"
+        ],
+    ),
+    (
+        "qflow: the wider field without the baseline too",
+        "skot/_qflow.py",
+        "        if n_features >= _AUTO_BASELINE_FEATURES and self._baseline_on(n_features):",
+        "        if n_features >= _AUTO_BASELINE_FEATURES:",
+        [
+            "tests/test_gaussian_flow.py::test_auto_adds_the_baseline_and_widens_the_field_from_32_features"
+        ],
     ),
     (
         "gaussian flow: the map's gain unbounded",
