@@ -72,7 +72,7 @@ def fit_gaussian_ot(source, target) -> dict[str, np.ndarray]:
     eigenvalues, eigenvectors = np.linalg.eigh(0.5 * (A + A.T))
     # A column constant in one sample makes its covariance singular and the
     # plug-in map's gain along it unbounded (a source column of zeros sent
-    # a row 0.01 off it 16.6 away). Any symmetric positive definite A is
+    # a row 0.01 off it 15.7 away). Any symmetric positive definite A is
     # still an OT map, so the gain is held within a variance ratio of
     # _MAX_GAIN^2 either way; the pairs measured lie within 0.4 to 5.3.
     eigenvalues = np.clip(eigenvalues, 1 / _MAX_GAIN, _MAX_GAIN)

@@ -65,9 +65,10 @@ _AUTO_DEPTH = 3
 # baseline="auto": the Gaussian baseline velocity from 32 features on, and
 # with it hidden_layer_sizes="auto" at least 256 units. Without the baseline
 # 256 units fit non-Gaussian pairs better and Gaussian ones worse (the
-# affine part learnt less well); with it, better on both (d=32 and 64:
-# L2-UVP 1.290 -> 1.153 on a Gaussian pair, 6.906 -> 5.387 on a mixture's
-# known map at d=64; docs/qflow.md, "The Gaussian baseline velocity").
+# affine part learnt less well); with it, better on eight of nine pairs
+# from d=32 to 64 (at d=64 L2-UVP 1.290 -> 1.153 on a Gaussian pair, 6.906
+# -> 5.387 on a mixture's known map; docs/qflow.md, "The Gaussian baseline
+# velocity").
 # Below 32 features it was a worse start than none (a Student t pair at
 # d=8: 2.121 -> 2.561).
 _AUTO_BASELINE_FEATURES = 32
@@ -148,7 +149,8 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         rows (L2-UVP %, initialisation alone, seed 7, docs/qflow.md): d=128
         2.342 at width 128, 2.062 at 256; d=256 5.958 at 128, 3.645 at
         256, 3.505 at 512; at d=64 width 256 without the baseline was worse
-        than 128 (1.455 against 1.369), with it better on every pair tried.
+        than 128 (1.455 against 1.369); with it, better on eight of nine
+        pairs tried from d=32 to 64.
     baseline : {"auto", "gaussian"} or None, default="auto"
         ``"gaussian"``: the velocity is the network's plus that of the OT
         map between Gaussians fitted to the training rows of P and of Q

@@ -60,8 +60,8 @@ BRIDGE_SCHEDULE = MappingProxyType(  # read-only: it is the default bridge's
         # -6.6% of the truth (40 nats) and d=320 from -61% to -54%, and left
         # d=80 within 10% (+8.4% -> +9.4%).
         hidden_layer_sizes="auto",
-        # The map's Gaussian baseline velocity (on by default past 64
-        # features) is not measured as a bridge: every ratio and MI figure
+        # The map's Gaussian baseline velocity (on by default from 32
+        # features on) is not measured as a bridge: every ratio and MI figure
         # was taken without it.
         baseline=None,
     )
