@@ -214,7 +214,7 @@ def main():
         "--baseline",
         choices=["none", "gaussian"],
         help="also the Gaussian rows with QFlowTransport(baseline=None or 'gaussian'); "
-        "the default, 'auto', is 'gaussian' past 64 features",
+        "the default, 'auto', is 'gaussian' from 32 features on",
     )
     parser.add_argument("--out", default=str(RESULTS / "qflow_transport.md"))
     args = parser.parse_args()
