@@ -21,6 +21,13 @@ __all__ = ["mutual_information"]
 _AUTO_PRODUCT_ROWS = 50_000
 _AUTO_MAX_SHUFFLES = 10
 
+# Gradient steps the default estimator may take. Early stopping decides when
+# it stops; this cap sets the cosine schedule's length, and 2,000 (the
+# estimator's own default) ended the schedule before a spiral dependence
+# was learnt: 0.78 nats of 1.5 on 50,000 rows, 1.45 with this cap, and no
+# slower where the held-out score stalls sooner (docs/telescoping.md).
+DEFAULT_MAX_ITER = 10_000
+
 
 def mutual_information(
     X,
@@ -63,9 +70,14 @@ def mutual_information(
         An unfitted density-ratio estimator whose ``score_samples`` returns
         :math:`\log q / p` after ``fit(P_rows, Q_rows)``; it is cloned. None
         means ``TelescopingRatioEstimator(early_stopping=True,
-        random_state=random_state)``: without early stopping the classifiers
-        of a few thousand rows overfit, and the held-out average of their log
-        ratio runs far above the truth (see the user guide).
+        max_iter=10_000, random_state=random_state)``: without early
+        stopping the classifiers of a few thousand rows overfit, and the
+        held-out average of their log ratio runs far above the truth (see
+        the user guide). Early stopping ends training when the held-out
+        score stalls; ``max_iter`` only caps it and sets the length of the
+        learning rate's cosine schedule, which at the estimator's own 2,000
+        steps ended before a spiral dependence was learnt (half the
+        information on 50,000 rows).
     preprocessing : "normal_scores", transformer or None, default="normal_scores"
         A map of each side, fitted on the training rows of X, and again on
         those of Y, and applied to all rows. ``"normal_scores"``: each
@@ -179,7 +191,7 @@ def mutual_information(
     for _ in range(n_splits):
         if estimator is None:
             split_estimator = TelescopingRatioEstimator(
-                early_stopping=True, random_state=rng.randint(2**31)
+                early_stopping=True, max_iter=DEFAULT_MAX_ITER, random_state=rng.randint(2**31)
             )
         else:
             split_estimator = clone(estimator)

@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, TransformerMixin
 
+import skot._mutual_information
 from skot import QFlowTransport, TelescopingRatioEstimator, mutual_information
-from skot.datasets import make_correlated_gaussians, make_student_t_pair
+from skot._mutual_information import DEFAULT_MAX_ITER
+from skot.datasets import (
+    make_correlated_gaussians,
+    make_student_t_pair,
+    make_transformed_gaussians,
+)
 
 FAST = dict(bridge="none", hidden_layer_sizes=(32, 32), max_iter=200, random_state=0)
 
@@ -311,3 +317,36 @@ def test_shuffled_product_rows_keep_a_weak_dependence_from_vanishing():
     est = TelescopingRatioEstimator(bridge="none", early_stopping=True, random_state=0)
     mi = mutual_information(X, Y, estimator=est, random_state=0)
     assert truth / 3 < mi < truth
+
+
+def test_the_default_estimator_stops_early_within_10000_steps(monkeypatch):
+    built = []
+
+    def recording(**params):
+        built.append(params)
+        return TelescopingRatioEstimator(**{**params, "bridge": "none", "max_iter": 20})
+
+    monkeypatch.setattr(skot._mutual_information, "TelescopingRatioEstimator", recording)
+    X, Y, _ = make_correlated_gaussians(400, 2, random_state=0)
+    mutual_information(X, Y, n_splits=2, random_state=0)
+    assert len(built) == 2
+    assert all(p["early_stopping"] and p["max_iter"] == 10_000 for p in built)
+    assert built[0]["random_state"] != built[1]["random_state"]
+
+
+@pytest.mark.statistical
+def test_the_default_cap_leaves_time_to_learn_a_spiral_dependence():
+    # X's first two coordinates turned by r**2 radians about the origin (a
+    # spiral), Y through asinh: MI 1.5 nats, 50,000 rows. Early stopping
+    # ends training either way; the cap sets how long the cosine schedule
+    # keeps the learning rate up. Measured on these rows with one
+    # classifier: 0.784 nats under the estimator's own 2,000 steps, 1.400
+    # under mutual_information's default cap.
+    X, Y, truth = make_transformed_gaussians(
+        50_000, 6, transform=("swirl", "asinh"), random_state=21
+    )
+    est = TelescopingRatioEstimator(
+        bridge="none", early_stopping=True, max_iter=DEFAULT_MAX_ITER, random_state=0
+    )
+    mi = mutual_information(X, Y, estimator=est, random_state=0)
+    assert abs(mi - truth) < 0.1 * truth

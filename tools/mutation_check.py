@@ -432,8 +432,8 @@ M = [
     (
         "weights: mutual information's product rows unweighted",
         "skot/_mutual_information.py",
-        "            sample_weight=weights[train] * weights[shuffled],",
-        "            sample_weight=weights[train],",
+        "            sample_weight=weights[repeated] * weights[shuffled],",
+        "            sample_weight=weights[repeated],",
         ["tests/test_weights.py::test_mutual_information_of_weighted_pairs_matches_closed_form"],
     ),
     (
@@ -1134,6 +1134,25 @@ M += [
         "",
         [
             "tests/test_gaussian_flow.py::test_a_column_constant_in_one_sample_keeps_the_gain_bounded"
+        ],
+    ),
+    (
+        "mutual information: the former cap of 2,000 steps",
+        "skot/_mutual_information.py",
+        "DEFAULT_MAX_ITER = 10_000\n",
+        "DEFAULT_MAX_ITER = 2_000\n",
+        [
+            "tests/test_mutual_information.py::test_the_default_estimator_stops_early_within_10000_steps",
+            "tests/test_mutual_information.py::test_the_default_cap_leaves_time_to_learn_a_spiral_dependence",
+        ],
+    ),
+    (
+        "mutual information: the default estimator without its cap",
+        "skot/_mutual_information.py",
+        "early_stopping=True, max_iter=DEFAULT_MAX_ITER, random_state=",
+        "early_stopping=True, random_state=",
+        [
+            "tests/test_mutual_information.py::test_the_default_estimator_stops_early_within_10000_steps",
         ],
     ),
 ]
