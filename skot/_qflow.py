@@ -60,7 +60,8 @@ _AUTO_INIT_STEPS = (2000, 4000)  # fewest and most
 # Jacobian has rank at most its narrowest width, and the OT map between
 # Gaussians is full-rank: at d=256 a width of 128 gave L2-UVP 5.96, 256 gave
 # 3.65 and 512 gave 3.51; at d=64, 256 units did worse than 128 (1.455
-# against 1.369), so the width only grows past d=64 (docs/qflow.md).
+# against 1.369) without the baseline, so without it the width only grows
+# past d=64 (docs/qflow.md); with it, see _BASELINE_MIN_WIDTH below.
 _AUTO_DEPTH = 3
 # baseline="auto": the Gaussian baseline velocity from 32 features on, and
 # with it hidden_layer_sizes="auto" at least 256 units. Without the baseline
@@ -704,6 +705,8 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         if self.hidden_layer_sizes != "auto":
             return tuple(self.hidden_layer_sizes)
         width = full_rank_width(n_features)
+        # Only from 32 features: baseline="gaussian" below keeps the width
+        # that was measured there.
         if n_features >= _AUTO_BASELINE_FEATURES and self._baseline_on(n_features):
             width = max(width, _BASELINE_MIN_WIDTH)
         return (width,) * _AUTO_DEPTH

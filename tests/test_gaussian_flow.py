@@ -170,6 +170,11 @@ def test_the_baseline_needs_an_ot_cfm_initialisation():
         QFlowTransport(baseline="gaussian", init="otflow").fit(X, Y)
 
 
+def _first_width(est):
+    """Units of the fitted velocity network's first linear layer."""
+    return next(m for m in est.velocity_.modules() if isinstance(m, torch.nn.Linear)).out_features
+
+
 def test_auto_adds_the_baseline_and_widens_the_field_from_32_features():
     # Zero training steps: the fitted flow is whatever the baseline rule put
     # there. "auto" is "gaussian" from 32 features on, with a field of at
@@ -179,8 +184,7 @@ def test_auto_adds_the_baseline_and_widens_the_field_from_32_features():
         X, Y, _, X_test = _gaussian_pair(d, seed=27)
         auto = QFlowTransport(**params).fit(X, Y)
         assert (auto.baseline_ is not None) is expected, d
-        first = next(m for m in auto.velocity_.modules() if isinstance(m, torch.nn.Linear))
-        assert first.out_features == width, (d, first)
+        assert _first_width(auto) == width, d
         same = QFlowTransport(
             baseline="gaussian" if expected else None, hidden_layer_sizes=(width,) * 3, **params
         ).fit(X, Y)
@@ -188,9 +192,7 @@ def test_auto_adds_the_baseline_and_widens_the_field_from_32_features():
     otflow = QFlowTransport(init="otflow", init_params={"max_iter": 1}, **params).fit(X, Y)
     assert otflow.baseline_ is None
     # Without the baseline the field keeps the full-rank width, 128 here.
-    plain = QFlowTransport(baseline=None, **params).fit(X, Y)
-    first = next(m for m in plain.velocity_.modules() if isinstance(m, torch.nn.Linear))
-    assert first.out_features == 128
+    assert _first_width(QFlowTransport(baseline=None, **params).fit(X, Y)) == 128
 
 
 def test_a_column_constant_in_one_sample_keeps_the_gain_bounded():
