@@ -35,6 +35,16 @@ __all__ = ["FlowMatchingConfig", "cfm_loss", "distil_joined_flow", "train_ot_cfm
 
 _HINT = "Try a smaller init_learning_rate_init."
 _PAIRED_AHEAD = 16  # minibatches drawn and paired ahead of the step that uses them
+# With a pairing pool (FlowMatchingConfig.pairing_size), steps draw from one
+# pool of OT pairs until they have drawn this many times its rows; then a new
+# pool is drawn and paired. Exact assignment costs about n^2.5: a pool of
+# 1024 rows takes 0.2 s against 6.6 ms for 256, so serving each pool for 8
+# times its rows keeps the pairing's cost per row drawn (24 against 26 us)
+# that of minibatches of 256 paired alone. Served for 4 times its rows, at
+# twice that cost, pools of 1024 fitted two maps at d=8 a little better
+# (L2-UVP 1.99 against 2.07, 0.28 against 0.30); for 16 times, a mixture's
+# map worse (0.41) (docs/qflow.md, "Pairing pools").
+_POOL_PASSES = 8
 # Threads pairing them; 0 pairs each minibatch in the training thread when it
 # is drawn, as a plain loop does (benchmarks/bench_ot_cfm_pairing.py).
 _PAIRING_WORKERS = min(4, usable_cores())
@@ -61,6 +71,9 @@ class FlowMatchingConfig:
     # Trailing one-hot class columns of the rows (skot._conditions): rows
     # are then drawn class by class and paired within their class.
     n_conditions: int = 0
+    # Rows of each side matched by one exact OT problem, from which the
+    # minibatches are drawn (_POOL_PASSES); None pairs each minibatch alone.
+    pairing_size: int | None = None
 
 
 def cfm_loss(velocity, x0, x1, t, noise, sigma) -> torch.Tensor:
@@ -105,8 +118,13 @@ def train_ot_cfm(
                 return -cfm_loss(velocity, *fixed, config.sigma).item()
 
     samplers, batch_size = minibatch_samplers((X, Y), weights, config.n_conditions, batch_size)
+    pool = None
+    if config.pairing_size is not None:
+        size = min(config.pairing_size, len(X), len(Y))
+        pool_samplers, size = minibatch_samplers((X, Y), weights, config.n_conditions, size)
+        pool = (pool_samplers, size, max(1, round(_POOL_PASSES * size / batch_size)))
     minibatches = _PairedMinibatches(
-        X, Y, samplers, batch_size, config.max_iter, gen, config.n_conditions
+        X, Y, samplers, batch_size, config.max_iter, gen, config.n_conditions, pool
     )
 
     def loss():
@@ -146,44 +164,83 @@ class _PairedMinibatches:
     generator where a plain loop that stopped at the same step would, so
     training, and everything drawn after it, is the same as without the
     look-ahead.
+
+    With ``pool = (samplers, size, steps)``, rows are instead drawn and
+    paired ``size`` at a time, once every ``steps`` steps (the pool's rows of
+    X, then of Y), and each step draws its minibatch from that pool's pairs
+    (row numbers within the pool, then times and noise). A larger OT problem
+    pairs a row in a tail with its image rather than with the farthest row
+    of a small minibatch; the minibatch, and so the network's step, stays
+    as small.
     """
 
     def __init__(
-        self, X, Y, samplers, batch_size: int, n_steps: int, gen: torch.Generator, n_conditions=0
+        self,
+        X,
+        Y,
+        samplers,
+        batch_size: int,
+        n_steps: int,
+        gen: torch.Generator,
+        n_conditions=0,
+        pool=None,
     ):
         self.X, self.Y, self.batch_size, self.gen = X, Y, batch_size, gen
         self.n_conditions = n_conditions
         self.samplers = samplers  # the RowSampler of X's rows and of Y's
+        self.pool = pool
+        self.pool_steps_left = 0
+        self.current = None  # with a pool: its rows of X and their pairing
         self.remaining = n_steps
         self.ahead: deque = deque()
+        # Far enough ahead that the next pool is paired while the current
+        # one serves its steps.
+        self.look_ahead = _PAIRED_AHEAD + (pool[2] if pool else 0)
         self.state = gen.get_state()  # the generator after the last step handed out
-        self.pool = ThreadPoolExecutor(max_workers=_PAIRING_WORKERS) if _PAIRING_WORKERS else None
+        self.pool_threads = (
+            ThreadPoolExecutor(max_workers=_PAIRING_WORKERS) if _PAIRING_WORKERS else None
+        )
+
+    def _paired(self, x0, y) -> Future:
+        if self.pool_threads is not None:
+            return self.pool_threads.submit(ot_pair, x0, y, self.n_conditions)
+        pairing = Future()
+        pairing.set_result(ot_pair(x0, y, self.n_conditions))
+        return pairing
 
     def _draw(self):
         X, Y, b, gen, dev = self.X, self.Y, self.batch_size, self.gen, self.X.device
-        x0 = X[self.samplers[0].draw(b, gen)]
-        y = Y[self.samplers[1].draw(b, gen)]
-        t = torch.rand(b, 1, generator=gen, device=dev)
-        noise = torch.randn(x0.shape, generator=gen, device=dev)
         if self.pool is None:
-            pairing = Future()
-            pairing.set_result(ot_pair(x0, y, self.n_conditions))
+            x0 = X[self.samplers[0].draw(b, gen)]
+            y = Y[self.samplers[1].draw(b, gen)]
+            pairs = (x0, self._paired(x0, y), None)
         else:
-            pairing = self.pool.submit(ot_pair, x0, y, self.n_conditions)
-        self.ahead.append((x0, pairing, t, noise, gen.get_state()))
+            samplers, size, steps = self.pool
+            if not self.pool_steps_left:
+                x0 = X[samplers[0].draw(size, gen)]
+                self.current = (x0, self._paired(x0, Y[samplers[1].draw(size, gen)]))
+                self.pool_steps_left = steps
+            self.pool_steps_left -= 1
+            pairs = (*self.current, torch.randint(size, (b,), generator=gen, device=dev))
+        t = torch.rand(b, 1, generator=gen, device=dev)
+        noise = torch.randn(b, X.shape[1], generator=gen, device=dev)
+        self.ahead.append((pairs, t, noise, gen.get_state()))
         self.remaining -= 1
 
     def next(self):
         """``(x0, x1, t, noise)`` of the next step, x1 paired with x0."""
-        while self.remaining and len(self.ahead) < _PAIRED_AHEAD:
+        while self.remaining and len(self.ahead) < self.look_ahead:
             self._draw()
-        x0, pairing, t, noise, self.state = self.ahead.popleft()
-        return x0, pairing.result(), t, noise
+        (x0, pairing, rows), t, noise, self.state = self.ahead.popleft()
+        x1 = pairing.result()
+        if rows is not None:
+            x0, x1 = x0[rows], x1[rows]
+        return x0, x1, t, noise
 
     def close(self) -> None:
         """Stop the workers and put the generator back after the last step used."""
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.pool_threads is not None:
+            self.pool_threads.shutdown(wait=True, cancel_futures=True)
         self.gen.set_state(self.state)
 
 

@@ -1,9 +1,16 @@
 """The OT-CFM stage on a shift, whose OT map and velocity are known."""
 
+import numpy as np
 import torch
 
+from skot._conditions import minibatch_samplers
 from skot._device import build_module, make_rngs
-from skot._flow_matching import FlowMatchingConfig, train_ot_cfm
+from skot._flow_matching import (
+    _POOL_PASSES,
+    FlowMatchingConfig,
+    _PairedMinibatches,
+    train_ot_cfm,
+)
 from skot._nets import TimeMLP
 from skot._ode import integrate, time_grid
 
@@ -15,9 +22,10 @@ def _shifted_pair(n=2000, seed=0):
     return torch.randn(n, 2, generator=gen), torch.randn(n, 2, generator=gen) + SHIFT
 
 
-def _velocity(seed=0):
+def _velocity(seed=0, n_features=2):
     _, gen = make_rngs(seed, torch.device("cpu"))
-    return build_module(lambda: TimeMLP(2, 2, (32, 32)), torch.device("cpu"), gen), gen
+    d = n_features
+    return build_module(lambda: TimeMLP(d, d, (32, 32)), torch.device("cpu"), gen), gen
 
 
 def test_ot_cfm_learns_the_shift():
@@ -88,3 +96,69 @@ def test_moving_average_ends_the_stage_at_the_mean_of_its_iterates(optimizer_ite
     for averaged, expected, last in zip(velocity.parameters(), mean, iterates[-1]):
         torch.testing.assert_close(averaged.detach(), expected)
         assert not torch.allclose(averaged, last)  # not the last iterate
+
+
+def _pooled_minibatches(X, Y, size, batch, n_steps, gen):
+    samplers, batch = minibatch_samplers((X, Y), (None, None), 0, batch)
+    pool_samplers, size = minibatch_samplers((X, Y), (None, None), 0, size)
+    steps = max(1, round(_POOL_PASSES * size / batch))
+    pool = (pool_samplers, size, steps)
+    return _PairedMinibatches(X, Y, samplers, batch, n_steps, gen, pool=pool), steps
+
+
+def test_a_pool_pairs_its_rows_by_exact_ot_and_serves_eight_times_its_rows():
+    # In one dimension the OT plan is monotone, so every pair drawn from one
+    # pool, whatever its step, keeps the order of the pool's plan; pairing
+    # each step's minibatch alone would not order the pairs across steps.
+    gen = torch.Generator().manual_seed(3)
+    X = torch.randn(2000, 1, generator=gen)
+    Y = 2 * torch.randn(2000, 1, generator=gen) + 1
+    minibatches, steps = _pooled_minibatches(X, Y, size=128, batch=32, n_steps=3 * 32, gen=gen)
+    assert steps == 32  # 8 x 128 rows drawn in minibatches of 32
+    drawn = [minibatches.next() for _ in range(2 * steps)]
+    minibatches.close()
+
+    def pairs(block):
+        x0 = torch.cat([step[0] for step in block])[:, 0]
+        x1 = torch.cat([step[1] for step in block])[:, 0]
+        return x0, x1
+
+    def monotone(x0, x1):
+        # Pools draw rows with replacement: a row twice in X's part is
+        # paired with two rows of Y, so ties in x0 are ordered by x1.
+        order = np.lexsort((x1.numpy(), x0.numpy()))
+        return bool((x1[order].diff() >= 0).all())
+
+    x0, x1 = pairs(drawn[:steps])
+    assert monotone(x0, x1)  # one plan over the pool's 32 steps
+    assert len(torch.unique(x0)) <= 128 < len(x0)
+    x0_next, _ = pairs(drawn[steps:])
+    assert not torch.isin(x0_next, x0).all()  # then a new pool
+    # the last step of one pool and the first of the next: two plans
+    assert not monotone(*pairs(drawn[steps - 1 : steps + 1]))
+
+
+def test_generator_is_left_where_a_plain_loop_leaves_it_with_a_pool():
+    X, Y = _shifted_pair()
+    velocity, gen = _velocity()
+    reference = torch.Generator().set_state(gen.get_state())
+    config = FlowMatchingConfig(
+        max_iter=400,
+        batch_size=64,
+        learning_rate_init=1e-2,
+        tol=1e3,
+        n_iter_no_change=2,
+        pairing_size=128,
+    )
+    record = train_ot_cfm(velocity, X[200:], Y[200:], config, gen, (X[:200], Y[:200]))
+    assert record.n_iter == 100  # stopped early, with steps drawn ahead
+    torch.rand(200, 1, generator=reference)  # the held-out times and noise
+    torch.randn(200, 2, generator=reference)
+    for step in range(record.n_iter):
+        if step % 16 == 0:  # a pool of 128 serves 8 x 128 / 64 steps: its rows of X, of Y
+            torch.randint(1800, (128,), generator=reference)
+            torch.randint(1800, (128,), generator=reference)
+        torch.randint(128, (64,), generator=reference)  # each step: rows of the pool, times, noise
+        torch.rand(64, 1, generator=reference)
+        torch.randn(64, 2, generator=reference)
+    assert torch.equal(gen.get_state(), reference.get_state())

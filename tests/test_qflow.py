@@ -14,6 +14,7 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import skot._qflow as qflow_module
 from skot import QFlowTransport, TrainingDivergedError
 from skot._ode import integrate, time_grid
 from skot.datasets import GaussianOT, make_brenier_ot, make_gaussian_ot, make_mixture_pair
@@ -84,6 +85,27 @@ def test_auto_initialisation_runs_its_steps(pair):
     params["hidden_layer_sizes"] = (8,)
     model = QFlowTransport(**params).fit(X[:40], Y[:40])
     assert model.init_n_iter_ == 2560
+
+
+def test_ot_pools_reach_the_initialisation(pair, monkeypatch):
+    # init_ot_batch_size sets the rows each exact OT problem pairs; None (the
+    # default) pairs each minibatch alone.
+    X, Y, _ = pair
+    seen = []
+    original = qflow_module.train_ot_cfm
+
+    def recording(field, Xn, Yn, config, *args):
+        seen.append(config.pairing_size)
+        return original(field, Xn, Yn, config, *args)
+
+    monkeypatch.setattr(qflow_module, "train_ot_cfm", recording)
+    alone = QFlowTransport(**FAST).fit(X, Y)
+    pooled = QFlowTransport(**FAST, init_ot_batch_size=128).fit(X, Y)
+    assert seen == [None, 128]
+    moved = [model.transform(X[:20]) for model in (alone, pooled)]
+    assert not np.allclose(*moved)
+    with pytest.raises(ValueError, match="'init_ot_batch_size' parameter of QFlowTransport"):
+        QFlowTransport(**FAST, init_ot_batch_size=1).fit(X, Y)
 
 
 @pytest.mark.parametrize(

@@ -140,9 +140,35 @@ M = [
     (
         "flow matching: unpaired minibatches",
         "skot/_flow_matching.py",
-        "        pairing = self.pool.submit(ot_pair, x0, y)",
-        "        pairing = self.pool.submit(lambda a, b: b, x0, y)",
+        "            return self.pool_threads.submit(ot_pair, x0, y, self.n_conditions)",
+        "            return self.pool_threads.submit(lambda a, b: b, x0, y)",
         ["tests/test_flow_matching.py::test_ot_cfm_learns_the_shift"],
+    ),
+    (
+        "flow matching: a pool re-paired every step",
+        "skot/_flow_matching.py",
+        "                self.pool_steps_left = steps",
+        "                self.pool_steps_left = 1",
+        [
+            "tests/test_flow_matching.py::test_a_pool_pairs_its_rows_by_exact_ot_and_serves_eight_times_its_rows",
+            "tests/test_flow_matching.py::test_generator_is_left_where_a_plain_loop_leaves_it_with_a_pool",
+        ],
+    ),
+    (
+        "flow matching: pools of the minibatch's size",
+        "skot/_flow_matching.py",
+        "        size = min(config.pairing_size, len(X), len(Y))",
+        "        size = min(batch_size, len(X), len(Y))",
+        [
+            "tests/test_flow_matching.py::test_generator_is_left_where_a_plain_loop_leaves_it_with_a_pool",
+        ],
+    ),
+    (
+        "qflow: init_ot_batch_size not passed on",
+        "skot/_qflow.py",
+        "            pairing_size=self.init_ot_batch_size,",
+        "            pairing_size=None,",
+        ["tests/test_qflow.py::test_ot_pools_reach_the_initialisation"],
     ),
     (
         "flow matching: generator left after the look-ahead",
