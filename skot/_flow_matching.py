@@ -169,9 +169,10 @@ class _PairedMinibatches:
     paired ``size`` at a time, once every ``steps`` steps (the pool's rows of
     X, then of Y), and each step draws its minibatch from that pool's pairs
     (row numbers within the pool, then times and noise). A larger OT problem
-    pairs a row in a tail with its image rather than with the farthest row
-    of a small minibatch; the minibatch, and so the network's step, stays
-    as small.
+    pairs a row in a tail against more candidates than a small minibatch
+    holds; the minibatch, and so the network's step, stays as small. With
+    classes, the pool is drawn class by class and paired within classes,
+    and the steps draw from its pairs without stratifying them.
     """
 
     def __init__(
