@@ -208,9 +208,10 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         the network's minibatch stays as small; but each pair is reused, so
         the targets are less varied. Measured with 1024 (docs/qflow.md,
         "Pairing pools"): on the benchmark's heavy-tailed 2-D pair L2-UVP
-        1.07% -> 0.35%, and 2.44% -> 2.33% at d=8; on other draws in 2-D
-        one better and one worse; at d=32 worse. None (the default): each
-        minibatch is paired alone. Ignored with ``init="otflow"``.
+        1.07% -> 0.35%, and 2.44% -> 2.33% at d=8; worse on another 2-D
+        draw, on a pair with a Gaussian source at d=8 and from d=16 on.
+        None (the default): each minibatch is paired alone. Ignored with
+        ``init="otflow"``.
     init_learning_rate_init : float, default=5e-3
         Adam learning rate of the initialisation, decayed to zero along a
         cosine over ``init_max_iter``. 1e-3, the default before, left
