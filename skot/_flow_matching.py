@@ -38,9 +38,9 @@ _PAIRED_AHEAD = 16  # minibatches drawn and paired ahead of the step that uses t
 # With a pairing pool (FlowMatchingConfig.pairing_size), steps draw from one
 # pool of OT pairs until they have drawn this many times its rows; then a new
 # pool is drawn and paired. Exact assignment costs about n^2.5: a pool of
-# 1024 rows takes 0.2 s against 6.6 ms for 256, so serving each pool for 8
-# times its rows keeps the pairing's cost per row drawn (24 against 26 us)
-# that of minibatches of 256 paired alone. Served for 4 times its rows, at
+# 1024 rows takes 0.20 s against 6.8 ms for 256 (d=8, 1 thread), so serving
+# each pool for 8 times its rows keeps the pairing's cost per row drawn (25
+# against 27 us) that of minibatches of 256 paired alone. Served for 4 times its rows, at
 # twice that cost, pools of 1024 fitted two maps at d=8 a little better
 # (L2-UVP 1.99 against 2.07, 0.28 against 0.30); for 16 times, a mixture's
 # map worse (0.41) (docs/qflow.md, "Pairing pools").
@@ -120,9 +120,7 @@ def train_ot_cfm(
     samplers, batch_size = minibatch_samplers((X, Y), weights, config.n_conditions, batch_size)
     pool = None
     if config.pairing_size is not None:
-        size = min(config.pairing_size, len(X), len(Y))
-        pool_samplers, size = minibatch_samplers((X, Y), weights, config.n_conditions, size)
-        pool = (pool_samplers, size, max(1, round(_POOL_PASSES * size / batch_size)))
+        pool = _pairing_pool(X, Y, weights, config.n_conditions, config.pairing_size, batch_size)
     minibatches = _PairedMinibatches(
         X, Y, samplers, batch_size, config.max_iter, gen, config.n_conditions, pool
     )
@@ -151,6 +149,15 @@ def train_ot_cfm(
         )
     finally:
         minibatches.close()
+
+
+def _pairing_pool(X, Y, weights, n_conditions: int, size: int, batch_size: int):
+    """``(samplers, size, steps)`` of pools of ``size`` rows a side (fewer
+    when a sample is smaller; rounded to the class counts), each serving
+    ``steps`` minibatches of ``batch_size``: until 8 times its rows are drawn."""
+    size = min(size, len(X), len(Y))
+    samplers, size = minibatch_samplers((X, Y), weights, n_conditions, size)
+    return samplers, size, max(1, round(_POOL_PASSES * size / batch_size))
 
 
 class _PairedMinibatches:

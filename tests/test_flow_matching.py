@@ -6,9 +6,9 @@ import torch
 from skot._conditions import minibatch_samplers
 from skot._device import build_module, make_rngs
 from skot._flow_matching import (
-    _POOL_PASSES,
     FlowMatchingConfig,
     _PairedMinibatches,
+    _pairing_pool,
     train_ot_cfm,
 )
 from skot._nets import TimeMLP
@@ -100,10 +100,8 @@ def test_moving_average_ends_the_stage_at_the_mean_of_its_iterates(optimizer_ite
 
 def _pooled_minibatches(X, Y, size, batch, n_steps, gen):
     samplers, batch = minibatch_samplers((X, Y), (None, None), 0, batch)
-    pool_samplers, size = minibatch_samplers((X, Y), (None, None), 0, size)
-    steps = max(1, round(_POOL_PASSES * size / batch))
-    pool = (pool_samplers, size, steps)
-    return _PairedMinibatches(X, Y, samplers, batch, n_steps, gen, pool=pool), steps
+    pool = _pairing_pool(X, Y, (None, None), 0, size, batch)
+    return _PairedMinibatches(X, Y, samplers, batch, n_steps, gen, pool=pool), pool[2]
 
 
 def test_a_pool_pairs_its_rows_by_exact_ot_and_serves_eight_times_its_rows():

@@ -157,8 +157,8 @@ M = [
     (
         "flow matching: pools of the minibatch's size",
         "skot/_flow_matching.py",
-        "        size = min(config.pairing_size, len(X), len(Y))",
-        "        size = min(batch_size, len(X), len(Y))",
+        "    size = min(size, len(X), len(Y))",
+        "    size = min(batch_size, len(X), len(Y))",
         [
             "tests/test_flow_matching.py::test_generator_is_left_where_a_plain_loop_leaves_it_with_a_pool",
         ],
