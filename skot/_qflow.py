@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from numbers import Integral, Real
 
@@ -29,6 +30,7 @@ from ._ode import SOLVERS, integrate, integrate_in_batches, time_grid
 from ._otflow import otflow_config
 from ._potential_training import fit_potential
 from ._refinement import RefinementConfig, inference_rows, refine
+from ._reflow import straight_line_pairs, train_reflow
 from ._validation import score_target_sample
 from ._weights import split_weighted_rows, weighted_mean_var
 
@@ -212,6 +214,22 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         draw, on a pair with a Gaussian source at d=8 and from d=16 on.
         None (the default): each minibatch is paired alone. Ignored with
         ``init="otflow"``.
+    init_reflow_max_iter : int, default=0
+        Steps of one round of rectified flow ("reflow") after the
+        initialisation: every training row of P is paired with its image
+        under the initial flow, every row of Q with its pre-image, and the
+        velocity is regressed on the straight lines between them, in
+        minibatches of ``init_batch_size`` at ``init_learning_rate_init``
+        with ``init_ema_decay`` (docs/qflow.md, "Straightening the initial
+        flow"). The images are integrated with RK4, ``n_substeps_eval``
+        steps per interval. The paths straighten, so the discretised path
+        cost comes down to the map's own cost. Measured with 2000 (L2-UVP
+        %, 2^14 rows): on the known-map benchmark's Student t pairs 1.074
+        -> 0.533 in 2-D, 2.435 -> 2.092 at d=8 and 7.235 -> 6.185 at
+        d=32, where the map's cost also falls (1.007 -> 0.915 of W2^2);
+        on its mixtures 0.3-8% worse; on Gaussian pairs, the
+        initialisation alone, 1.275 -> 0.735 at d=64 and 1.839 -> 1.051 at
+        d=128. 0 (the default) keeps the initial flow as trained.
     init_learning_rate_init : float, default=5e-3
         Adam learning rate of the initialisation, decayed to zero along a
         cosine over ``init_max_iter``. 1e-3, the default before, left
@@ -332,6 +350,9 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         50 steps; the best-scoring flow was kept.
     init_n_iter_ : int
         Steps of the initialisation.
+    init_reflow_n_iter_ : int
+        Steps of the reflow that straightened the initial flow (0 with
+        ``init_reflow_max_iter=0``).
     n_iter_ : int
         Refinement flow updates taken.
     normalizing_flow_ : bool
@@ -383,6 +404,7 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         "init_max_iter": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "init_batch_size": [Interval(Integral, 2, None, closed="left")],
         "init_ot_batch_size": [Interval(Integral, 2, None, closed="left"), None],
+        "init_reflow_max_iter": [Interval(Integral, 0, None, closed="left")],
         "init_learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "init_ema_decay": [Interval(Real, 0, 1, closed="left")],
         "sigma": [Interval(Real, 0, None, closed="left")],
@@ -421,6 +443,7 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         init_max_iter="auto",
         init_batch_size=256,
         init_ot_batch_size=None,
+        init_reflow_max_iter=0,
         init_learning_rate_init=5e-3,
         init_ema_decay=0.999,
         sigma=0.0,
@@ -455,6 +478,7 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         self.init_max_iter = init_max_iter
         self.init_batch_size = init_batch_size
         self.init_ot_batch_size = init_ot_batch_size
+        self.init_reflow_max_iter = init_reflow_max_iter
         self.init_learning_rate_init = init_learning_rate_init
         self.init_ema_decay = init_ema_decay
         self.sigma = sigma
@@ -582,7 +606,7 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
             Y_val, Yn, train_wy = split_weighted_rows(Yn, wy, self.validation_fraction, rng)
             validation, weights = (X_val, Y_val), (train_wx, train_wy)
 
-        init_record = None
+        init_record = reflow_record = None
         d = X.shape[1]
         if warm:
             velocity = copy.deepcopy(module_to(self.velocity_, dev))
@@ -608,6 +632,8 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
             else:
                 config = self._flow_matching_config(k, n_rows=min(len(Xn), len(Yn)))
                 init_record = train_ot_cfm(field, Xn, Yn, config, gen, validation, weights)
+            if self.init_reflow_max_iter:
+                reflow_record = self._straighten(field, Xn, Yn, k, gen, validation, weights)
 
         validate = None
         if validation is not None:
@@ -633,6 +659,7 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
             self.init_loss_curve_ = init_record.loss_curve
             self.init_validation_scores_ = init_record.validation_scores
             self.init_n_iter_ = init_record.n_iter
+            self.init_reflow_n_iter_ = reflow_record.n_iter if reflow_record else 0
         self.adapts_domains_ = sample_domain is not None
         self.normalizing_flow_ = normalizing
         self.conditions_ = classes
@@ -751,6 +778,20 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
             n_iter_no_change=self.n_iter_no_change,
             verbose=self.verbose,
         )
+
+    def _straighten(self, field, Xn, Yn, n_conditions, gen, validation, weights):
+        """One round of reflow on the initial flow's own coupling (skot._reflow):
+        the training rows, and the held-out ones for its score, paired with
+        their images as ``transform`` integrates them."""
+
+        def pairs(X, Y):
+            return straight_line_pairs(field, X, Y, self.n_intervals, self.n_substeps_eval)
+
+        config = dataclasses.replace(
+            self._flow_matching_config(n_conditions), max_iter=self.init_reflow_max_iter
+        )
+        held_out = None if validation is None else pairs(*validation)
+        return train_reflow(field, pairs(Xn, Yn), config, gen, held_out, weights)
 
     def _refinement_config(self, n_conditions: int = 0) -> RefinementConfig:
         return RefinementConfig(
