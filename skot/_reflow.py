@@ -11,9 +11,13 @@ straight lines between them:
     \min_\theta \mathbb{E}\,\|f(x_t, t; \theta) - (T(x_0) - x_0)\|^2,\quad
     x_t = (1 - t)\,x_0 + t\,T(x_0).
 
-The coupling is deterministic, so the regression has a target at every
-point its lines do not cross; a flow's map crosses none, and the field
-learnt has straight paths with (nearly) the same end points.
+The coupling is deterministic, so wherever its lines do not cross the
+regression has one target, and the field learnt has straight paths with
+the same end points. The lines of an optimal map do not cross (they are
+its displacement interpolation); those of a near-optimal initial flow
+cross rarely, and where they do the field averages them: on heavy-tailed
+pairs at d=32 the reflowed map cost 0.91 of what the initial map did
+(docs/qflow.md, "Straightening the initial flow").
 
 References
 ----------
