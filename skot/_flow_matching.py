@@ -31,7 +31,7 @@ from ._ode import integrate
 from ._ot import ot_pair
 from ._weights import RowSampler
 
-__all__ = ["FlowMatchingConfig", "cfm_loss", "distil_joined_flow", "train_ot_cfm"]
+__all__ = ["FlowMatchingConfig", "cfm_loss", "distil_joined_flow", "train_field", "train_ot_cfm"]
 
 _HINT = "Try a smaller init_learning_rate_init."
 _PAIRED_AHEAD = 16  # minibatches drawn and paired ahead of the step that uses them
@@ -133,22 +133,28 @@ def train_ot_cfm(
     # times), and a constant rate leaves the field jittering around its
     # optimum, which shows up as a wiggly map.
     try:
-        return train_network(
-            velocity,
-            loss,
-            max_iter=config.max_iter,
-            learning_rate_init=config.learning_rate_init,
-            name="flow-matching",
-            hint=_HINT,
-            desc="OT-CFM init",
-            validate=validate,
-            tol=config.tol,
-            n_iter_no_change=config.n_iter_no_change,
-            verbose=config.verbose,
-            ema_decay=config.ema_decay,
-        )
+        return train_field(velocity, loss, config, "flow-matching", "OT-CFM init", validate)
     finally:
         minibatches.close()
+
+
+def train_field(velocity, loss, config: FlowMatchingConfig, name: str, desc: str, validate=None):
+    """Train ``velocity`` on the minibatch ``loss`` under the initialisation's
+    settings ``config`` (steps, rate, moving average, held-out stopping)."""
+    return train_network(
+        velocity,
+        loss,
+        max_iter=config.max_iter,
+        learning_rate_init=config.learning_rate_init,
+        name=name,
+        hint=_HINT,
+        desc=desc,
+        validate=validate,
+        tol=config.tol,
+        n_iter_no_change=config.n_iter_no_change,
+        verbose=config.verbose,
+        ema_decay=config.ema_decay,
+    )
 
 
 def _pairing_pool(X, Y, weights, n_conditions: int, size: int, batch_size: int):

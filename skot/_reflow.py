@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import torch
 
-from ._engine import TrainingRecord, train_network
-from ._flow_matching import FlowMatchingConfig, cfm_loss
+from ._engine import TrainingRecord
+from ._flow_matching import FlowMatchingConfig, cfm_loss, train_field
 from ._ode import integrate_in_batches, time_grid
 from ._weights import RowSampler
 
 __all__ = ["straight_line_pairs", "train_reflow"]
 
-_HINT = "Try a smaller init_learning_rate_init."
 _IMAGE_ROWS = 4096  # rows integrated at once when the pairs are built
 
 
@@ -94,17 +93,4 @@ def train_reflow(
         t = torch.rand(len(starts), 1, generator=gen, device=dev)
         return {"loss": cfm_loss(velocity, starts, ends, t, 0.0, 0.0)}
 
-    return train_network(
-        velocity,
-        loss,
-        max_iter=config.max_iter,
-        learning_rate_init=config.learning_rate_init,
-        name="reflow",
-        hint=_HINT,
-        desc="Reflow",
-        validate=validate,
-        tol=config.tol,
-        n_iter_no_change=config.n_iter_no_change,
-        verbose=config.verbose,
-        ema_decay=config.ema_decay,
-    )
+    return train_field(velocity, loss, config, "reflow", "Reflow", validate)
