@@ -228,8 +228,8 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         -> 0.533 in 2-D, 2.435 -> 2.092 at d=8 and 7.235 -> 6.185 at
         d=32, where the map's cost also falls (1.007 -> 0.915 of W2^2);
         on its mixtures 0.3-8% worse; on Gaussian pairs, the
-        initialisation alone, 1.275 -> 0.735 at d=64 and 1.839 -> 1.051 at
-        d=128. 0 (the default) keeps the initial flow as trained.
+        initialisation alone, 1.839 -> 1.051 at d=128 and 2.031 -> 0.837 at
+        d=256. 0 (the default) keeps the initial flow as trained.
     init_learning_rate_init : float, default=5e-3
         Adam learning rate of the initialisation, decayed to zero along a
         cosine over ``init_max_iter``. 1e-3, the default before, left
