@@ -64,6 +64,10 @@ BRIDGE_SCHEDULE = MappingProxyType(  # read-only: it is the default bridge's
         # features on) is not measured as a bridge: every ratio and MI figure
         # was taken without it.
         baseline=None,
+        # Nor is the map's reflow (on by default): straight paths end where
+        # the initial flow's did, and the classifiers see other intermediate
+        # distributions, so every ratio figure would move unmeasured.
+        init_reflow_max_iter=0,
     )
 )
 

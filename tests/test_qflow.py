@@ -55,9 +55,11 @@ def _init_then_refine(X, Y, **params):
 
 def test_init_ema_decay_ends_the_initial_flow_at_its_average(pair, optimizer_iterates):
     # The estimator hands init_ema_decay to OT-CFM: with fewer steps than
-    # 1 / (1 - decay), the initial flow is the plain mean of its iterates.
+    # 1 / (1 - decay), the initial flow is the plain mean of its iterates
+    # (before any reflow, which trains on from there).
     X, Y, _ = pair
-    model = QFlowTransport(**{**FAST, "n_flips": 0, "init_ema_decay": 0.99}).fit(X, Y)
+    params = {**FAST, "n_flips": 0, "init_ema_decay": 0.99, "init_reflow_max_iter": 0}
+    model = QFlowTransport(**params).fit(X, Y)
     assert len(optimizer_iterates) == FAST["init_max_iter"]
     for fitted, group in zip(model.velocity_.parameters(), zip(*optimizer_iterates)):
         torch.testing.assert_close(fitted.detach(), torch.stack(group).mean(0))
@@ -481,6 +483,8 @@ def test_otflow_initialisation_passes_through_the_gaussian():
         init_params={"n_steps": 4, "hidden_layer_sizes": (32, 32)},
         n_flips=0,
         init_max_iter=250,
+        # The joined flow itself, not straightened by a reflow.
+        init_reflow_max_iter=0,
         n_intervals=4,
         random_state=0,
     ).fit(X, Y)
@@ -490,7 +494,8 @@ def test_otflow_initialisation_passes_through_the_gaussian():
     np.testing.assert_allclose(middle.mean(0), 0.0, atol=0.1)
     np.testing.assert_allclose(np.cov(middle.T), np.eye(2), atol=0.15)
     # ... and it ends on Q about as well as the OT-CFM initialisation does.
-    cfm = QFlowTransport(n_flips=0, init_max_iter=250, random_state=0).fit(X, Y)
+    cfm = QFlowTransport(n_flips=0, init_max_iter=250, init_reflow_max_iter=0, random_state=0)
+    cfm.fit(X, Y)
     fit = empirical_w2_squared(model.transform(X_test), Y_test)
     assert fit < 2 * empirical_w2_squared(cfm.transform(X_test), Y_test) + 0.02
     # A detour through N(0, I) costs more than the straight OT-CFM flow; the
@@ -570,15 +575,19 @@ def test_training_and_mapping_take_their_own_rk4_steps(pair):
     np.testing.assert_allclose(model.transform(X), mapped, rtol=1e-5, atol=1e-5)
 
     # ... and trained with n_substeps: n_substeps_eval leaves the trained
-    # flow alone, n_substeps changes it.
+    # flow alone, n_substeps changes it. (The reflow maps the training rows
+    # as transform does, with n_substeps_eval, to build its lines: off here.)
     def weights(fitted):
         return torch.cat([p.detach().ravel() for p in fitted.velocity_.parameters()])
 
     def refit(**params):
-        return weights(QFlowTransport(**{**FAST, **params}).fit(X, Y))
+        return weights(QFlowTransport(**{**FAST, "init_reflow_max_iter": 0, **params}).fit(X, Y))
 
-    assert torch.equal(refit(n_substeps=1, n_substeps_eval=5), weights(model))
-    assert not torch.equal(refit(n_substeps=2, n_substeps_eval=3), weights(model))
+    trained = refit(n_substeps=1, n_substeps_eval=3)
+    assert torch.equal(refit(n_substeps=1, n_substeps_eval=5), trained)
+    assert not torch.equal(refit(n_substeps=2, n_substeps_eval=3), trained)
+    # With the reflow on (the default), its lines end where transform maps.
+    assert not torch.equal(refit(init_reflow_max_iter="auto", n_substeps_eval=5), weights(model))
 
 
 def test_bad_parameters_name_themselves(pair):

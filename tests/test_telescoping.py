@@ -177,6 +177,8 @@ def test_default_bridge_is_fitted_on_the_bridge_schedule(shifted, monkeypatch):
     params = _default_bridge(monkeypatch, *shifted).get_params()
     assert {key: params[key] for key in BRIDGE_SCHEDULE} == dict(BRIDGE_SCHEDULE)
     assert params["init_max_iter"] == 2000 and params["gamma"] == 0.01
+    # Every ratio figure was measured on a bridge without the map's reflow.
+    assert params["init_reflow_max_iter"] == 0
     with pytest.raises(TypeError):  # read-only: it is every default bridge's
         BRIDGE_SCHEDULE["gamma"] = 0.5
 

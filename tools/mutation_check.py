@@ -194,9 +194,30 @@ M = [
     (
         "reflow: stage skipped",
         "skot/_qflow.py",
-        "            if self.init_reflow_max_iter:",
+        "            if reflow_steps:",
         "            if False:",
         ["tests/test_reflow.py::test_reflow_straightens_the_paths_and_keeps_the_map"],
+    ),
+    (
+        "reflow: auto runs the initialisation's full steps",
+        "skot/_qflow.py",
+        "_AUTO_REFLOW_SHARE = 0.5",
+        "_AUTO_REFLOW_SHARE = 1.0",
+        ["tests/test_reflow.py::test_reflow_straightens_the_paths_and_keeps_the_map"],
+    ),
+    (
+        "reflow: lines built with the training steps, not transform's",
+        "skot/_qflow.py",
+        "straight_line_pairs(field, X, Y, self.n_intervals, self.n_substeps_eval)",
+        "straight_line_pairs(field, X, Y, self.n_intervals, self.n_substeps)",
+        ["tests/test_qflow.py::test_training_and_mapping_take_their_own_rk4_steps"],
+    ),
+    (
+        "bridge: reflowed by default",
+        "skot/_telescoping.py",
+        "        init_reflow_max_iter=0,\n",
+        "",
+        ["tests/test_telescoping.py::test_default_bridge_is_fitted_on_the_bridge_schedule"],
     ),
     (
         "reflow: no held-out score",
