@@ -5,8 +5,8 @@ Student t, Q its image by the gradient of a convex potential, so the exact
 OT map is known in any dimension), for d in {2, 8, 32, 64}:
 
 - ``QFlowTransport`` with default parameters;
-- ``OT-CFM (init alone)``: the same fit stopped before the refinement
-  (``n_flips=0``; the refinement is then continued with ``warm_start``, so
+- ``init alone (OT-CFM + reflow)``: the same fit stopped before the
+  refinement (``n_flips=0``; the refinement is then continued with ``warm_start``, so
   both rows come from one fit and the Q-flow row's time is their sum);
 - POT's ``EMDTransport`` and ``SinkhornTransport`` with their out-of-sample
   maps, each on as many rows as it fits within Q-flow's fit time (sizes

@@ -4,11 +4,12 @@ On Gaussian pairs (closed-form OT map) for several dimensions, and on
 moons -> checkerboard (no closed form: exact discrete OT on held-out points
 is the reference), side by side in one run:
 
-- ``QFlowTransport`` (OT-CFM initialisation, then Q-flow refinement), and
-  the same refinement returning its last update instead of the moving
-  average of its updates (``ema_decay=0``);
-- ``OT-CFM``: the same initialisation alone (the refinement is timed
-  separately by continuing the same fit with ``warm_start``);
+- ``QFlowTransport`` (OT-CFM initialisation straightened by reflow, then
+  Q-flow refinement), and the same refinement returning its last update
+  instead of the moving average of its updates (``ema_decay=0``);
+- ``init alone (OT-CFM + reflow)``: the same initialisation alone (the
+  refinement is timed separately by continuing the same fit with
+  ``warm_start``);
 - POT's ``EMDTransport`` and ``SinkhornTransport`` with their out-of-sample
   maps, fitted on a subsample (exact OT is cubic in the rows);
 - POT's ``LinearTransport`` (exact for Gaussians: the reference).
