@@ -648,14 +648,15 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
                 # The training rows' Gaussians, without the class columns.
                 baseline = fit_gaussian_ot((Xn[:, :d], weights[0]), (Yn[:, :d], weights[1]))
             field = self._with_baseline(velocity, baseline)
+            n_rows = min(len(Xn), len(Yn))  # the "auto" step counts' measure
             if self.init == "otflow":
                 init_record = self._initialise_through_gaussian(
                     velocity, Xn, Yn, otflow, rng, gen, weights
                 )
             else:
-                config = self._flow_matching_config(k, n_rows=min(len(Xn), len(Yn)))
+                config = self._flow_matching_config(k, n_rows=n_rows)
                 init_record = train_ot_cfm(field, Xn, Yn, config, gen, validation, weights)
-            reflow_steps = self._reflow_steps(n_rows=min(len(Xn), len(Yn)))
+            reflow_steps = self._reflow_steps(n_rows=n_rows)
             if reflow_steps:
                 reflow_record = self._straighten(
                     field, Xn, Yn, k, gen, validation, weights, reflow_steps
