@@ -1019,10 +1019,10 @@ class QFlowTransport(OneToOneFeatureMixin, TransformerMixin, SkotEstimator):
         cost is 0.994, 0.995 and 0.997 times the exact :math:`W_2^2` at d=64,
         128 and 256, the map's 0.993, 0.993 and 0.997; without the reflow the
         path cost was 1.117, 1.110 and 1.092 times it. On non-Gaussian pairs
-        it runs short: 0.949-0.967 of the exact map's cost on the same rows
-        (``benchmarks/results/known_map_paired.md``, d=2 and 8), and 0.98-1.03
-        on other draws of such pairs, as the fit under-disperses sharp maps
-        (docs/qflow.md, "Why the map's cost falls short").
+        with a known map the map's cost was 0.937-1.025 times the exact map's
+        on the same rows, over nine pairs in d=2 to 8, and below 0.983 on
+        eight (``benchmarks/results/known_map_paired.md`` and docs/qflow.md,
+        "Why the map's cost falls short": the fitted flow under-disperses).
 
         Parameters
         ----------
