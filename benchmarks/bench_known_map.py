@@ -125,6 +125,7 @@ def pair_rows(source, d, n, n_test, seed, variants=()):
             # the failure, not figures computed from NaN.
             out.append(dict(problem=f"{source} d={d}", method=name, fit_s=seconds, failed=True))
             continue
+        end_cost = float(np.square(mapped - X_test).sum(1).mean())
         out.append(
             dict(
                 problem=f"{source} d={d}",
@@ -133,8 +134,8 @@ def pair_rows(source, d, n, n_test, seed, variants=()):
                 cosine=displacement_cosine(X_test, mapped, true_map),
                 cost=float(model.transport_cost(X_test).mean()) / problem.w2_squared,
                 # The map's own cost (for Q-flow its path cost adds the bends).
-                end_cost=float(np.square(mapped - X_test).sum(1).mean()) / problem.w2_squared,
-                end_exact=float(np.square(mapped - X_test).sum(1).mean()) / exact_cost,
+                end_cost=end_cost / problem.w2_squared,
+                end_exact=end_cost / exact_cost,
                 fit=empirical_w2_squared(mapped[:_FLOOR_ROWS], Y_test) / floor,
                 fit_s=seconds,
             )
