@@ -14,7 +14,8 @@ Problems (``skot.datasets``; MI exact by construction):
 Methods:
 
 - ``skot qflow`` / ``linear`` / ``none``: ``mutual_information`` with its
-  defaults (normal scores of each column, a ``TelescopingRatioEstimator``
+  defaults (normal scores of each column or the rows as they are, whichever
+  held-out rows favour, ``--preprocessing``; a ``TelescopingRatioEstimator``
   with early stopping, ``max_iter=10_000``, ``n_shuffles="auto"``: the product rows are ten
   shuffles of the training rows up to 5,000 of them, one from 50,000) and
   the given bridge; half the rows fit the ratio, half are averaged over.
@@ -118,6 +119,7 @@ def _estimate(method, X, Y, seed, args):
         X,
         Y,
         estimator=TelescopingRatioEstimator(**params),
+        preprocessing=None if args.preprocessing == "none" else args.preprocessing,
         n_shuffles=args.n_shuffles,
         return_std=True,
         random_state=seed,
@@ -143,6 +145,12 @@ def main():
         choices=["auto", "gaussian", "none"],
         default="auto",
         help="the ratio's baseline (default: the estimator's, 'auto')",
+    )
+    parser.add_argument(
+        "--preprocessing",
+        choices=["auto", "normal_scores", "none"],
+        default="auto",
+        help="mutual_information's preprocessing (default: 'auto')",
     )
     parser.add_argument(
         "--max-iter",
@@ -196,7 +204,8 @@ def main():
         "",
         "A row holds when its estimate is within 10% of the truth or 0.1 nats. "
         "The s.e. is that of the held-out average only (not the ratio's own error). "
-        f"skot rows: n_shuffles={args.n_shuffles!r}, baseline={args.baseline!r}, "
+        f"skot rows: preprocessing={args.preprocessing!r}, "
+        f"n_shuffles={args.n_shuffles!r}, baseline={args.baseline!r}, "
         f"max_iter={args.max_iter} (early stopping on).",
         "",
         markdown_table(header, rows),

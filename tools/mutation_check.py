@@ -514,8 +514,8 @@ M = [
     (
         "weights: mutual information's product rows unweighted",
         "skot/_mutual_information.py",
-        "            sample_weight=weights[repeated] * weights[shuffled],",
-        "            sample_weight=weights[repeated],",
+        "        sample_weight=weights[x_rows] * weights[y_rows],",
+        "        sample_weight=weights[x_rows],",
         ["tests/test_weights.py::test_mutual_information_of_weighted_pairs_matches_closed_form"],
     ),
     (
@@ -785,12 +785,46 @@ M += [
     (
         "mi: no normal scores",
         "skot/_mutual_information.py",
-        "    if preprocessing is not None:\n",
-        "    if False:\n",
+        "    if preprocessing is None:\n        return X, Y\n    return _map_side(",
+        "    if True:\n        return X, Y\n    return _map_side(",
         [
             "tests/test_mutual_information.py::test_normal_scores_tame_heavy_tails",
             "tests/test_mutual_information.py::"
             "test_normal_scores_make_the_estimate_blind_to_monotone_maps_of_each_column",
+            "tests/test_mutual_information.py::test_auto_preprocessing_takes_normal_scores_for_a_cauchy_pair",
+        ],
+    ),
+    (
+        "mi: auto keeps the worse-separated representation",
+        "skot/_mutual_information.py",
+        "    return candidates[int(np.argmin(losses))]",
+        "    return candidates[int(np.argmax(losses))]",
+        [
+            "tests/test_mutual_information.py::"
+            "test_auto_preprocessing_keeps_the_rows_on_which_the_dependence_shows",
+            "tests/test_mutual_information.py::test_auto_preprocessing_takes_normal_scores_for_a_cauchy_pair",
+            "tests/test_mutual_information.py::"
+            "test_auto_preprocessing_holds_a_student_t_pair_that_normal_scores_bend",
+        ],
+    ),
+    (
+        "mi: auto cross-fits on too few rows",
+        "skot/_mutual_information.py",
+        "    if _is_auto(preprocessing) and len(train) < 4:",
+        "    if False:",
+        [
+            "tests/test_mutual_information.py::"
+            "test_auto_preprocessing_with_too_few_rows_to_cross_fit_takes_normal_scores",
+        ],
+    ),
+    (
+        "mi: auto never tries the rows as they are",
+        "skot/_mutual_information.py",
+        '_AUTO_PREPROCESSINGS = ("normal_scores", None)',
+        '_AUTO_PREPROCESSINGS = ("normal_scores", "normal_scores")',
+        [
+            "tests/test_mutual_information.py::"
+            "test_auto_preprocessing_holds_a_student_t_pair_that_normal_scores_bend",
         ],
     ),
     (
