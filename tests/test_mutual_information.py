@@ -189,6 +189,25 @@ def test_auto_preprocessing_with_too_few_rows_to_cross_fit_takes_normal_scores(n
         assert joint[:, :2].max() < 7  # normal scores, not the rows as they are
 
 
+def test_auto_preprocessing_trains_its_classifier_no_longer_than_the_estimator(monkeypatch):
+    # A quick estimator keeps a quick call: the choice's four small fits
+    # take at most the estimator's own steps, and never more than 2,000.
+    built = []
+
+    def recording(**params):
+        built.append(params)
+        return TelescopingRatioEstimator(**{**params, "max_iter": 5})
+
+    monkeypatch.setattr(skot._mutual_information, "TelescopingRatioEstimator", recording)
+    X, Y, _ = _bivariate_normal(200, 0.5, 0)
+    quick = TelescopingRatioEstimator(bridge="none", max_iter=30, random_state=0)
+    mutual_information(X, Y, estimator=quick, random_state=0)
+    assert [p["max_iter"] for p in built] == [30] * 4
+    built.clear()
+    mutual_information(X, Y, estimator=_RecordsRows(), random_state=0)  # no max_iter
+    assert [p["max_iter"] for p in built] == [2000] * 4
+
+
 def test_auto_preprocessing_keeps_the_rows_on_which_the_dependence_shows():
     # Two representations of the same rows: one with the pairs kept, one
     # with Y shuffled (no dependence left to see). The held-out logistic

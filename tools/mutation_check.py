@@ -818,6 +818,16 @@ M += [
         ],
     ),
     (
+        "mi: auto's classifier ignores the estimator's steps",
+        "skot/_mutual_information.py",
+        '        params["max_iter"] = min(params["max_iter"], int(max_iter))',
+        "        pass",
+        [
+            "tests/test_mutual_information.py::"
+            "test_auto_preprocessing_trains_its_classifier_no_longer_than_the_estimator",
+        ],
+    ),
+    (
         "mi: auto never tries the rows as they are",
         "skot/_mutual_information.py",
         '_AUTO_PREPROCESSINGS = ("normal_scores", None)',
@@ -837,8 +847,8 @@ M += [
     (
         "mi: the default ratio trains to the end",
         "skot/_mutual_information.py",
-        "early_stopping=True, random_state=rng",
-        "early_stopping=False, random_state=rng",
+        "early_stopping=True, max_iter=DEFAULT_MAX_ITER, random_state=rng",
+        "early_stopping=False, max_iter=DEFAULT_MAX_ITER, random_state=rng",
         [
             "tests/test_mutual_information.py::test_the_default_ratio_stops_early_on_the_qflow_bridge"
         ],
