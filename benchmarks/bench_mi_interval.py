@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 from _report import command, machine, markdown_table, write
-from bench_mutual_information import PROBLEMS
+from bench_mutual_information import PROBLEMS, add_preprocessing_option, preprocessing_of
 
 from skot import TelescopingRatioEstimator, mutual_information
 
@@ -47,17 +47,11 @@ def main():
     parser.add_argument("--seeds", type=int, default=10, help="seeds 0, 1, ...")
     parser.add_argument("--n-splits", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="200 ratio steps")
-    parser.add_argument(
-        "--preprocessing",
-        choices=["auto", "normal_scores", "none"],
-        default="auto",
-        help="mutual_information's preprocessing (default: 'auto'; the tables "
-        "before 2026-12-04 were measured with 'normal_scores')",
-    )
+    add_preprocessing_option(parser)
     parser.add_argument("--out", default="mi_interval.md")
     args = parser.parse_args()
 
-    preprocessing = None if args.preprocessing == "none" else args.preprocessing
+    preprocessing = preprocessing_of(args)
     rows = []
     for name in args.problems:
         make, kwargs, n = PROBLEMS[name]
